@@ -1,0 +1,178 @@
+"""The self-describing model directory everything downstream rebuilds from.
+
+Layout of ``DIR/model/``::
+
+    model.safetensors   weights (no pickle anywhere)
+    config.json         padless version, model hyper-parameters, input kind
+    labels.json         task and label names in logit order
+    text.json + vocab.json | tokenizer.json   the text pipeline (text models)
+    metrics.json        metrics of the run that produced it (optional)
+    manifest.json       sha256 of every file above
+
+Loading checks the manifest first, so a tampered or truncated file is refused before it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from padless import __version__
+from padless.data import LabelSpace
+from padless.errors import ArtifactError, format_error
+from padless.models import SequenceClassifier
+from padless.text import TextEncoder
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Artifact:
+    """A loaded model directory: the network (eval mode), its text encoder and label space."""
+
+    model: SequenceClassifier
+    labels: LabelSpace
+    encoder: TextEncoder | None
+    meta: dict[str, Any]
+    path: Path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_artifact(
+    directory: str | Path,
+    model: SequenceClassifier,
+    model_kwargs: dict[str, Any],
+    labels: LabelSpace,
+    encoder: TextEncoder | None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write the artifact to ``directory`` (created) and return it."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(d / WEIGHTS), metadata={"format": "pt", "padless": __version__})
+    meta = {
+        "padless_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "architecture": "SequenceClassifier",
+        "model": model_kwargs,
+        "input": "text" if encoder is not None else "numeric",
+    }
+    (d / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (d / "labels.json").write_text(json.dumps(labels.to_dict(), indent=2), encoding="utf-8")
+    if encoder is not None:
+        encoder.save(d)
+    if metrics is not None:
+        (d / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    files = sorted(p.name for p in d.iterdir() if p.is_file() and p.name != MANIFEST)
+    manifest = {"padless_version": __version__, "files": {n: _sha256(d / n) for n in files}}
+    (d / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    logger.info("saved model artifact to %s", d)
+    return d
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(
+            format_error(str(path), "a JSON file", f"unreadable ({exc})", "re-save the model")
+        ) from None
+
+
+def verify_manifest(d: Path) -> dict[str, Any]:
+    """Check every file listed in ``manifest.json`` against its sha256."""
+    if not (d / MANIFEST).is_file():
+        raise ArtifactError(
+            format_error(
+                str(d),
+                f"a model directory with {MANIFEST}",
+                "no manifest" if d.is_dir() else "no such directory",
+                "point at DIR/model written by `padless train`",
+            )
+        )
+    manifest = _read_json(d / MANIFEST)
+    for name, digest in manifest.get("files", {}).items():
+        path = d / name
+        if not path.is_file():
+            raise ArtifactError(
+                format_error(
+                    str(path),
+                    "a file listed in the manifest",
+                    "missing",
+                    "copy the whole model directory",
+                )
+            )
+        actual = _sha256(path)
+        if actual != digest:
+            raise ArtifactError(
+                format_error(
+                    str(path),
+                    f"sha256 {digest}",
+                    f"sha256 {actual}",
+                    "the file was changed or corrupted; restore the original model directory",
+                )
+            )
+    return manifest
+
+
+def load_artifact(directory: str | Path) -> Artifact:
+    """Load and verify a model directory. Weights come from safetensors: nothing is unpickled."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    verify_manifest(d)
+    meta = _read_json(d / "config.json")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            format_error(
+                str(d / "config.json"),
+                f"artifact format version {FORMAT_VERSION}",
+                f"version {meta.get('format_version')!r} (written by "
+                f"padless {meta.get('padless_version')})",
+                "load it with the padless version that wrote it, or re-train",
+            )
+        )
+    labels = LabelSpace.from_dict(_read_json(d / "labels.json"))
+    encoder = TextEncoder.load(d) if meta.get("input") == "text" else None
+    model = SequenceClassifier(**meta["model"])
+    try:
+        state = load_file(str(d / WEIGHTS))
+    except Exception as exc:  # safetensors raises its own error types
+        raise ArtifactError(
+            format_error(
+                str(d / WEIGHTS),
+                "a safetensors weights file",
+                f"unreadable ({exc})",
+                "re-save the model",
+            )
+        ) from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ArtifactError(
+            format_error(
+                str(d / WEIGHTS),
+                "weights matching config.json",
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}",
+                "re-save the model",
+            )
+        )
+    model.eval()
+    return Artifact(model=model, labels=labels, encoder=encoder, meta=meta, path=d)

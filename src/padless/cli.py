@@ -1,0 +1,238 @@
+"""The ``padless`` command line: ``train``, ``predict`` and ``lengths``.
+
+Errors caused by input (data, config, artifacts) print one readable line and exit with code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from padless import __version__
+from padless.errors import PadlessError, data_error
+
+logger = logging.getLogger("padless")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from padless.config import load_config
+    from padless.train import train
+
+    cfg = load_config(args.config, args.set)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    metrics = train(cfg, out, quiet=args.quiet)
+    summary = {
+        k: {m: round(v, 4) for m, v in metrics[k].items() if m != "examples"}
+        for k in ("train", "valid", "test")
+        if k in metrics
+    }
+    print(json.dumps({"out": str(out), "seconds": metrics["seconds"], **summary}))
+    return 0
+
+
+def _read_inputs(source: str) -> tuple[list[str], str]:
+    """Lines of text from a file or stdin; ``.jsonl`` files give the ``text`` field of each line."""
+    if source == "-":
+        data, where = sys.stdin.buffer.read(), "<stdin>"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise data_error(
+                source,
+                "an existing input file",
+                "no such file",
+                "check the path, or pass --input - to read stdin",
+            )
+        data, where = path.read_bytes(), source
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise data_error(
+            f"{where} line {line}",
+            "UTF-8 text",
+            "invalid UTF-8 bytes",
+            "re-encode the input as UTF-8",
+        ) from None
+    lines = text.splitlines()
+    if source.endswith(".jsonl"):
+        texts = []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                raise data_error(
+                    f"{where} line {n}",
+                    'a JSON object like {"text": "..."}',
+                    repr(line[:60]),
+                    "fix that line",
+                ) from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise data_error(
+                    f"{where} line {n}",
+                    'an object with a string "text" field',
+                    repr(line[:60]),
+                    'write {"text": "..."}',
+                )
+            texts.append(obj["text"])
+        return texts, where
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise data_error(
+                f"{where} line {n}",
+                "one non-empty text per line",
+                "an empty line",
+                "remove empty lines",
+            )
+    return lines, where
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from padless.predict import load
+
+    predictor = load(args.model)
+    texts, where = _read_inputs(args.input)
+    results = predictor.predict(texts, where=where)
+    out = sys.stdout
+    for result in results:
+        out.write(json.dumps(result) + "\n")
+    out.flush()
+    return 0
+
+
+def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
+    """Token lengths of DATA (a table, an IMDB tarball/CSV, 'imdb-sample', or a .ts file)."""
+    source = args.data
+    if source.endswith(".ts"):
+        from padless.timeseries import read_ts
+
+        return read_ts(source).lengths(), source
+    from padless import datasets
+    from padless.data import read_text_table
+
+    if source == "imdb-sample":
+        ds = datasets.imdb_sample()
+    elif source == "imdb" or source.endswith((".tar.gz", ".tgz")) or Path(source).is_dir():
+        ds = datasets.imdb(None if source == "imdb" else source)
+    else:
+        ds = read_text_table(
+            source,
+            text_column=args.text_column,
+            split_column=args.split_column,
+            label_column=args.label_column,
+        )
+    if args.split != "all":
+        ds = ds.split(args.split)
+        if len(ds) == 0:
+            raise data_error(
+                source,
+                f"rows in split '{args.split}'",
+                "none",
+                "pass --split all, or a split the data has",
+            )
+    if args.tokenizer == "whitespace":
+        lengths = [len(t.split()) for t in ds.texts]
+    else:
+        from padless.text import clean_text, word_tokenize
+
+        lengths = [len(word_tokenize(clean_text(t))) for t in ds.texts]
+    return np.asarray(lengths, dtype=np.int64), f"{source} ({args.split}, {args.tokenizer} tokens)"
+
+
+def _cmd_lengths(args: argparse.Namespace) -> int:
+    from padless.lengths import analyze_lengths, format_report, plot_histogram
+
+    start = time.perf_counter()
+    lengths, label = _lengths_of(args)
+    cap = None if args.cap <= 0 else args.cap
+    report = analyze_lengths(
+        lengths, batch_size=args.batch_size, cap=cap, seed=args.seed, max_tokens=args.max_tokens
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_histogram(lengths, out / "lengths.png", cap=cap)
+    (out / "lengths.json").write_text(json.dumps({"data": label, **report.to_dict()}, indent=2))
+    print(f"data: {label}")
+    print(format_report(report))
+    print(
+        f"wrote {out / 'lengths.png'} and {out / 'lengths.json'} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="padless", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"padless {__version__}")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars or info logs (default when CI is set)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model from a TOML config")
+    p.add_argument("config", help="TOML config, e.g. configs/imdb-sample.toml")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.KEY=VALUE",
+        help="override a config value (repeatable), e.g. --set train.epochs=1",
+    )
+    p.add_argument("--out", help="output directory (default runs/<config name>)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="predict with a trained model; one JSON line per input")
+    p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
+    p.add_argument(
+        "--input",
+        default="-",
+        help="text file with one input per line, a .jsonl file with a 'text' field, "
+        "or - for stdin (default)",
+    )
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("lengths", help="length histogram and padding waste per batching strategy")
+    p.add_argument(
+        "data",
+        help="CSV/TSV/JSONL/Parquet file, IMDB tarball or CSV, a .ts file, "
+        "'imdb' (cached download) or 'imdb-sample'",
+    )
+    p.add_argument("--split", default="train", help="split to analyse, or 'all' (default train)")
+    p.add_argument("--tokenizer", choices=("whitespace", "word"), default="whitespace")
+    p.add_argument("--cap", type=int, default=512, help="truncation cap before batching (0: none)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-tokens", type=int, default=None, help="token budget per batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--split-column", default="split")
+    p.add_argument("--out", default="lengths-report", help="where to write the PNG and JSON")
+    p.set_defaults(func=_cmd_lengths)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.quiet = args.quiet or bool(os.environ.get("CI"))
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except PadlessError as exc:
+        print(f"padless {args.command}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,272 @@
+"""Typed, frozen configuration: one dataclass per stage, loaded from TOML plus ``--set`` overrides.
+
+A config file has one table per stage::
+
+    [data]            # where the examples come from (DataConfig)
+    [text]            # cleaning, tokenisation, vocabulary, truncation (TextConfig)
+    [model]           # the network (ModelConfig)
+    [train]           # the loop (TrainConfig)
+
+Unknown tables or keys fail with the closest valid name, wrong types fail naming the key, and
+``--set train.epochs=3`` overrides are parsed as TOML values (``3`` is an int, ``"a"`` or ``a``
+a string, ``true`` a bool, ``[1, 2]`` a list).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from padless.errors import config_error
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where examples come from.
+
+    ``source`` is ``"imdb-sample"`` (the embedded sample), ``"imdb"`` (the official tarball,
+    downloaded and cached, or ``path``) or ``"table"`` (a CSV / TSV / JSONL / Parquet file at
+    ``path`` with the named columns). Rows without a split go to train; ``valid_fraction`` of
+    train is held out for validation when the data has no ``valid`` split.
+    """
+
+    source: str = "imdb-sample"
+    path: str | None = None
+    format: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    split_column: str | None = "split"
+    multilabel: bool = False
+    label_delimiter: str | None = None
+    skip_empty: bool = False
+    valid_fraction: float = 0.1
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Text pipeline: clean → tokenize → map to ids (pad = 0, unk = 1) → truncate."""
+
+    lowercase: bool = True
+    strip_html: bool = True
+    tokenizer: str = "word"  # "word" (regex), "wordpiece" or "bpe" (HF tokenizers)
+    max_size: int = 20000
+    min_freq: int = 2
+    max_length: int = 512
+    truncation: str = "head"  # "head", "tail" or "head+tail"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Embedding → recurrent encoder → masked pooling → linear head."""
+
+    cell: str = "lstm"
+    embedding_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0
+    pooling: str = "mean"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation loop. ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``."""
+
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    sampler: str = "bucket"
+    max_tokens: int | None = None
+    flush_denormal: bool = True
+    num_threads: int | None = None
+    eval_batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "data.source": ("imdb-sample", "imdb", "table"),
+    "text.tokenizer": ("word", "wordpiece", "bpe"),
+    "text.truncation": ("head", "tail", "head+tail"),
+    "model.cell": ("lstm", "gru", "rnn"),
+    "model.pooling": ("last", "mean", "max"),
+    "train.sampler": ("bucket", "token_budget", "random"),
+}
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"use one of {', '.join(sorted(options))}.{hint}"
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the dataclass field type ``tp`` (int, float, bool, str, X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - every field uses one of the types above
+        return value
+    name = getattr(tp, "__name__", str(tp))
+    raise config_error(
+        where,
+        f"a value of type {name}",
+        f"{value!r} ({type(value).__name__})",
+        f"write e.g. {where.split(' ')[-1]} = {_example(tp)}",
+    )
+
+
+def _example(tp: Any) -> str:
+    return {bool: "true", int: "3", float: "0.001", str: '"text"'}.get(tp, "...")
+
+
+def _build(cls: type, table: Any, prefix: str, origin: str) -> Any:
+    if not isinstance(table, dict):
+        raise config_error(
+            f"{origin}: [{prefix}]",
+            "a table of keys",
+            repr(table),
+            f"write a [{prefix}] section with key = value lines",
+        )
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in table.items():
+        if key not in names:
+            raise config_error(
+                f"{origin}: key '{prefix}.{key}'",
+                f"a key of [{prefix}]",
+                "an unknown key",
+                _suggest(key, names),
+            )
+        where = f"{origin}: key '{prefix}.{key}'"
+        val = _coerce(value, hints[key], where)
+        choices = _CHOICES.get(f"{prefix}.{key}")
+        if choices is not None and val not in choices:
+            raise config_error(
+                where, f"one of {', '.join(choices)}", repr(val), _suggest(str(val), list(choices))
+            )
+        kwargs[key] = val
+    return cls(**kwargs)
+
+
+_STAGES: dict[str, type] = {
+    "data": DataConfig,
+    "text": TextConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+
+
+def config_from_dict(raw: dict[str, Any], origin: str = "<config>") -> Config:
+    """Build a :class:`Config` from nested dicts, rejecting unknown tables/keys and bad types."""
+    for key in raw:
+        if key not in _STAGES:
+            raise config_error(
+                f"{origin}: table '[{key}]'",
+                "one of [data], [text], [model], [train]",
+                f"'[{key}]'",
+                _suggest(key, list(_STAGES)),
+            )
+    parts = {name: _build(cls, raw.get(name, {}), name, origin) for name, cls in _STAGES.items()}
+    return Config(**parts)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``"a.b=value"`` into (["a", "b"], value); the value is read as TOML, else a string."""
+    if "=" not in text:
+        raise config_error(
+            f"--set {text!r}",
+            "KEY=VALUE such as train.epochs=3",
+            repr(text),
+            "write --set stage.key=value",
+        )
+    key, _, raw = text.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if len(parts) != 2:
+        raise config_error(
+            f"--set {text!r}",
+            "a key of the form stage.key (e.g. train.epochs)",
+            repr(key),
+            "name the stage table and the key: --set train.epochs=3",
+        )
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts, value
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
+    """Read a TOML config (or defaults when ``path`` is None) and apply ``--set`` overrides."""
+    raw: dict[str, Any] = {}
+    origin = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        origin = str(p)
+        if not p.is_file():
+            raise config_error(
+                origin,
+                "an existing TOML config file",
+                "no such file",
+                "check the path, or start from configs/imdb-sample.toml",
+            )
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise config_error(
+                origin,
+                "valid UTF-8 TOML",
+                f"a parse error ({exc})",
+                "fix the syntax at the position named",
+            ) from None
+    for item in overrides:
+        (stage, key), value = parse_override(item)
+        if stage not in _STAGES:
+            raise config_error(
+                f"--set {item}",
+                "a stage of data, text, model, train",
+                repr(stage),
+                _suggest(stage, list(_STAGES)),
+            )
+        raw.setdefault(stage, {})[key] = value
+    return config_from_dict(raw, origin)

@@ -1,0 +1,44 @@
+"""Error types shared by every stage.
+
+Every user-facing error says three things: what was expected, what arrived (file, row, field)
+and how to fix it. :func:`format_error` builds that message so the wording is uniform.
+"""
+
+from __future__ import annotations
+
+
+class PadlessError(Exception):
+    """Base class for errors caused by user input (data, config, artifacts), not by bugs."""
+
+
+class DataError(PadlessError, ValueError):
+    """Input data is missing, malformed or cannot be used as asked."""
+
+
+class ConfigError(PadlessError, ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+class ArtifactError(PadlessError, ValueError):
+    """A saved model directory is missing files, corrupt, tampered with or incompatible."""
+
+
+def format_error(where: str, expected: str, got: str, fix: str | None = None) -> str:
+    """Return ``"<where>: expected <expected>, got <got>. Fix: <fix>"``.
+
+    ``where`` names the file, row and/or field (e.g. ``"data.csv row 17, column 'text'"``).
+    """
+    msg = f"{where}: expected {expected}, got {got}."
+    if fix:
+        msg += f" Fix: {fix}"
+    return msg
+
+
+def data_error(where: str, expected: str, got: str, fix: str | None = None) -> DataError:
+    """Build a :class:`DataError` with the standard expected / got / fix message."""
+    return DataError(format_error(where, expected, got, fix))
+
+
+def config_error(where: str, expected: str, got: str, fix: str | None = None) -> ConfigError:
+    """Build a :class:`ConfigError` with the standard expected / got / fix message."""
+    return ConfigError(format_error(where, expected, got, fix))

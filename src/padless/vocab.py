@@ -1,0 +1,78 @@
+"""A capped word vocabulary: token string ↔ integer id, with ``<pad>`` = 0 and ``<unk>`` = 1.
+
+Built from the training split only, so validation and test words the model never saw map to
+``<unk>`` exactly as they will at inference time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from padless.errors import ArtifactError, format_error
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+
+class Vocab:
+    """Token ↔ id mapping. ``tokens[0]`` is ``<pad>``, ``tokens[1]`` is ``<unk>``."""
+
+    def __init__(self, tokens: list[str]):
+        if tokens[:2] != [PAD, UNK]:
+            raise ValueError(f"a vocabulary must start with {PAD!r}, {UNK!r}; got {tokens[:2]!r}")
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("vocabulary tokens must be unique")
+        self.tokens = list(tokens)
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(
+        cls, token_lists: Iterable[list[str]], *, max_size: int = 20000, min_freq: int = 1
+    ) -> Vocab:
+        """Count tokens and keep the ``max_size - 2`` most frequent with count ≥ ``min_freq``.
+
+        Ties are broken alphabetically so the same data always gives the same ids.
+        """
+        if max_size < 3:
+            raise ValueError(
+                f"max_size must be at least 3 (pad, unk and one token); got {max_size}"
+            )
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        kept = [t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)]
+        kept.sort(key=lambda t: (-counts[t], t))
+        return cls([PAD, UNK] + kept[: max_size - 2])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        get = self.index.get
+        return [get(t, UNK_ID) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(
+            json.dumps({"tokens": self.tokens}, ensure_ascii=False), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(list(data["tokens"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArtifactError(
+                format_error(
+                    str(path),
+                    'a JSON vocabulary {"tokens": [...]}',
+                    f"an unreadable file ({exc})",
+                    "re-export the model",
+                )
+            ) from None

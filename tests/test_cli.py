@@ -1,0 +1,139 @@
+"""The CLI end to end, in-process: train on a tiny config → artifact → predict; and the errors."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from padless.cli import main
+
+TINY = """
+[data]
+source = "imdb-sample"
+limit = 400
+[text]
+max_size = 2000
+max_length = 64
+[model]
+embedding_dim = 16
+hidden_size = 16
+[train]
+epochs = 1
+batch_size = 32
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    cfg = root / "tiny.toml"
+    cfg.write_text(TINY)
+    assert main(["-q", "train", str(cfg), "--out", str(root / "out"), "--set", "train.seed=1"]) == 0
+    return root / "out"
+
+
+def test_train_writes_artifact_and_metrics(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert {"train", "valid", "test"} <= set(metrics)
+    assert metrics["config"]["train"]["seed"] == 1
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    files = {p.name for p in (trained / "model").iterdir()}
+    assert {
+        "model.safetensors",
+        "config.json",
+        "labels.json",
+        "vocab.json",
+        "text.json",
+        "manifest.json",
+    } <= files
+
+
+def test_predict_from_stdin_and_jsonl(trained, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful film\n")))
+    assert main(["predict", str(trained / "model"), "--input", "-"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert line["label"] in ("neg", "pos")
+        assert abs(sum(line["scores"].values()) - 1) < 1e-5
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "great film"}\n{"text": "awful film"}\n')
+    assert main(["predict", str(trained / "model"), "--input", str(src)]) == 0
+    assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == lines
+
+
+def test_python_api_matches_cli(trained):
+    import padless
+
+    p = padless.load(trained / "model")
+    assert p.labels == ["neg", "pos"]
+    out = p.predict(["great film", "awful film"])
+    logits = p.logits(["awful film", "great film"])
+    assert logits.shape == (2, 1)
+    assert (logits[1, 0] > 0) == (out[0]["label"] == "pos")
+
+
+def run_error(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    return err
+
+
+def test_config_errors_name_the_key(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\nepochz = 1\n")
+    err = run_error(["train", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert "train.epochz" in err and "Did you mean 'epochs'" in err
+
+
+def test_data_errors_are_readable(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nfine,a\nalso fine,a\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[data]\nsource = "table"\npath = "{data}"\n')
+    err = run_error(["train", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert "two classes" in err and "only ['a']" in err
+    err = run_error(
+        ["train", str(cfg), "--set", "data.text_column=body", "--out", str(tmp_path / "o")], capsys
+    )
+    assert "'body'" in err and "d.csv" in err
+
+
+def test_predict_errors(trained, tmp_path, capsys):
+    err = run_error(["predict", str(tmp_path / "missing"), "--input", "-"], capsys)
+    assert "manifest" in err
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\n\xff\xfe\n")
+    err = run_error(["predict", str(trained / "model"), "--input", str(bad)], capsys)
+    assert "line 2" in err and "UTF-8" in err
+    blank = tmp_path / "blank.txt"
+    blank.write_text("fine\n\n")
+    assert "line 2" in run_error(["predict", str(trained / "model"), "--input", str(blank)], capsys)
+
+
+def test_tampered_artifact_is_refused(trained, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained / "model", copy)
+    (copy / "labels.json").write_text('{"task": "binary", "classes": ["pos", "neg"]}')
+    assert "sha256" in run_error(["predict", str(copy), "--input", "-"], capsys)
+
+
+def test_lengths_command(tmp_path, capsys):
+    assert main(["lengths", "imdb-sample", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bucket" in out and "random" in out
+    report = json.loads((tmp_path / "lengths.json").read_text())
+    assert report["stats"]["n"] == 2000 if "stats" in report else True
+    assert (tmp_path / "lengths.png").stat().st_size > 1000
+
+
+def test_console_script_and_module_entry_points():
+    out = subprocess.run(
+        [sys.executable, "-m", "padless", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("padless ")
