@@ -46,31 +46,52 @@ def main() -> None:
             wastes, start = [], time.perf_counter()
             for seed in range(args.seeds):
                 if strategy == "token_budget":
-                    s = TokenBudgetSampler(lengths=lengths, max_tokens=max(budget, args.cap),
-                                           seed=seed)
+                    s = TokenBudgetSampler(
+                        lengths=lengths, max_tokens=max(budget, args.cap), seed=seed
+                    )
                 else:
-                    s = BucketBatchSampler(lengths=lengths, batch_size=args.batch_size, seed=seed,
-                                           bucket_size_multiplier=1 if strategy == "random" else 50)
+                    s = BucketBatchSampler(
+                        lengths=lengths,
+                        batch_size=args.batch_size,
+                        seed=seed,
+                        bucket_size_multiplier=1 if strategy == "random" else 50,
+                    )
                 for epoch in range(3):
                     s.set_epoch(epoch)
                     wastes.append(padding_waste(lengths, list(s)))
-            rows.append({"tokens": name, "strategy": strategy, "waste_mean": float(np.mean(wastes)),
-                         "waste_min": float(np.min(wastes)), "waste_max": float(np.max(wastes)),
-                         "runs": len(wastes), "seconds": time.perf_counter() - start})
-    print(f"IMDB train, n={len(train)}, cap {args.cap}, batch_size {args.batch_size}, "
-          f"{args.seeds} seeds x 3 epochs")
+            rows.append(
+                {
+                    "tokens": name,
+                    "strategy": strategy,
+                    "waste_mean": float(np.mean(wastes)),
+                    "waste_min": float(np.min(wastes)),
+                    "waste_max": float(np.max(wastes)),
+                    "runs": len(wastes),
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+    print(
+        f"IMDB train, n={len(train)}, cap {args.cap}, batch_size {args.batch_size}, "
+        f"{args.seeds} seeds x 3 epochs"
+    )
     print(f"{'tokens':16} {'strategy':13} {'waste mean':>10} {'min':>7} {'max':>7}")
     for r in rows:
-        print(f"{r['tokens']:16} {r['strategy']:13} {r['waste_mean']:10.1%} "
-              f"{r['waste_min']:7.1%} {r['waste_max']:7.1%}")
+        print(
+            f"{r['tokens']:16} {r['strategy']:13} {r['waste_mean']:10.1%} "
+            f"{r['waste_min']:7.1%} {r['waste_max']:7.1%}"
+        )
     bucket = next(r for r in rows if r["tokens"] == "whitespace" and r["strategy"] == "bucket")
     random = next(r for r in rows if r["tokens"] == "whitespace" and r["strategy"] == "random")
     verdict = bucket["waste_max"] <= 0.03 and random["waste_min"] >= 0.50
     print(f"acceptance (bucket ≤ 3%, random ≥ 50%): {'PASS' if verdict else 'FAIL'}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "pass": verdict, "machine": platform.platform(),
-                               "args": vars(args)}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"rows": rows, "pass": verdict, "machine": platform.platform(), "args": vars(args)},
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

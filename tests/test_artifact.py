@@ -48,7 +48,8 @@ def test_pickle_payload_is_refused_even_with_a_matching_manifest(saved):
     import hashlib
 
     manifest["files"]["model.safetensors"] = hashlib.sha256(
-        (path / "model.safetensors").read_bytes()).hexdigest()
+        (path / "model.safetensors").read_bytes()
+    ).hexdigest()
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="safetensors"):
         load_artifact(path)

@@ -129,7 +129,12 @@ def test_lengths_command(tmp_path, capsys):
     assert "bucket" in out and "random" in out
     report = json.loads((tmp_path / "lengths.json").read_text())
     assert report["n"] == 2000 and report["data"].startswith("imdb-sample")
-    assert {s["name"] for s in report["strategies"]} >= {"fixed", "random", "bucket", "token_budget"}
+    assert {s["name"] for s in report["strategies"]} >= {
+        "fixed",
+        "random",
+        "bucket",
+        "token_budget",
+    }
     assert (tmp_path / "lengths.png").stat().st_size > 1000
 
 

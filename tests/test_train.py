@@ -9,7 +9,11 @@ from padless.config import load_config
 from padless.errors import DataError
 from padless.train import train
 
-WORDS = {"a": ["red", "apple", "fire"], "b": ["blue", "sea", "sky"], "c": ["green", "leaf", "grass"]}
+WORDS = {
+    "a": ["red", "apple", "fire"],
+    "b": ["blue", "sea", "sky"],
+    "c": ["green", "leaf", "grass"],
+}
 
 
 def write_table(path, multilabel=False, n=150, seed=0):
@@ -29,25 +33,36 @@ def write_table(path, multilabel=False, n=150, seed=0):
 @pytest.mark.parametrize("multilabel", [False, True])
 def test_loss_falls_and_metrics_are_written(tmp_path, multilabel):
     data = write_table(tmp_path / "d.jsonl", multilabel)
-    cfg = load_config(None, [
-        "data.source=table", f"data.path={data}", f"data.multilabel={str(multilabel).lower()}",
-        "text.min_freq=1", "model.embedding_dim=16", "model.hidden_size=16",
-        "train.epochs=8", "train.batch_size=16", "train.lr=0.01",
-    ])
+    cfg = load_config(
+        None,
+        [
+            "data.source=table",
+            f"data.path={data}",
+            f"data.multilabel={str(multilabel).lower()}",
+            "text.min_freq=1",
+            "model.embedding_dim=16",
+            "model.hidden_size=16",
+            "train.epochs=8",
+            "train.batch_size=16",
+            "train.lr=0.01",
+        ],
+    )
     metrics = train(cfg, tmp_path / "out", quiet=True)
     history = metrics["history"]
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert metrics["test"]["accuracy"] >= 0.8
     labels = json.loads((tmp_path / "out" / "model" / "labels.json").read_text())
-    assert labels == {"task": "multilabel" if multilabel else "multiclass",
-                      "classes": ["a", "b", "c"]}
+    assert labels == {
+        "task": "multilabel" if multilabel else "multiclass",
+        "classes": ["a", "b", "c"],
+    }
 
 
 def test_label_unseen_in_training_is_an_error(tmp_path):
     data = tmp_path / "d.csv"
-    data.write_text("text,label,split\nred,a,train\nblue,b,train\nred fire,a,train\n"
-                    "green,c,test\n")
-    cfg = load_config(None, ["data.source=table", f"data.path={data}", "text.min_freq=1",
-                             "train.epochs=1"])
+    data.write_text("text,label,split\nred,a,train\nblue,b,train\nred fire,a,train\ngreen,c,test\n")
+    cfg = load_config(
+        None, ["data.source=table", f"data.path={data}", "text.min_freq=1", "train.epochs=1"]
+    )
     with pytest.raises(DataError, match="'c'"):
         train(cfg, tmp_path / "out", quiet=True)

@@ -1,4 +1,4 @@
-"""padless: exact, fast recurrent models on variable-length sequences, without computing on padding."""
+"""padless: exact, fast recurrent models on variable-length sequences, no compute on padding."""
 
 __version__ = "0.1.0"
 

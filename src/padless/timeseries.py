@@ -18,18 +18,15 @@ after dropping) raise, or with ``skip_empty=True`` are counted in ``skipped["emp
 
 from __future__ import annotations
 
-import csv
-import gzip
 import logging
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .data import SequenceDataset
-from .errors import ArtifactError, data_error, format_error
+from .errors import data_error, format_error
 
 logger = logging.getLogger(__name__)
 
