@@ -249,6 +249,24 @@ def test_tarball_missing_a_group(tmp_path):
         D.imdb(tar)
 
 
+def test_incomplete_or_duplicated_sources(tmp_path):
+    csv_path = write_csv(
+        tmp_path / "train.csv", ["text", "label", "split"], [("ok", "pos", "train")]
+    )
+    with pytest.raises(DataError, match="split 'test'"):
+        D.imdb(csv_path)
+    (tmp_path / "aclImdb" / "train" / "neg").mkdir(parents=True)
+    (tmp_path / "aclImdb" / "train" / "neg" / "1_1.txt").write_text("bad")
+    with pytest.raises(DataError, match="train/pos/"):
+        D.imdb(tmp_path, splits="train")
+    tar = tmp_path / "dup.tar.gz"
+    with tarfile.open(tar, "w:gz") as tf:
+        _add(tf, "aclImdb/train/pos/1_9.txt", b"good")
+        _add(tf, "aclImdb/train/pos/1_10.txt", b"great")
+    with pytest.raises(DataError, match="review id 1"):
+        D.imdb(tar, splits="train")
+
+
 def test_bad_arguments(tarball, tmp_path):
     with pytest.raises(DataError, match="splits"):
         D.imdb(tarball, splits=("valid",))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -124,12 +123,11 @@ def test_report_invariants(lengths, batch_size, cap):
         assert (t.share_tokens_lost > 0) == (t.share_truncated > 0)
 
 
-def test_fast_on_25k_lengths():
+def test_waste_on_imdb_like_lengths():
+    # Speed is measured in BENCHMARKS.md, not here; this checks the numbers on 25k lengths.
     rng = np.random.default_rng(0)
     lengths = np.clip(rng.lognormal(5.2, 0.7, size=25_000).astype(np.int64), 4, 2500)
-    start = time.perf_counter()
     report = analyze_lengths(lengths)
-    assert time.perf_counter() - start < 5.0  # ~0.05 s in practice
     assert report.strategy("bucket").waste < 0.05 < 0.3 < report.strategy("random").waste
 
 

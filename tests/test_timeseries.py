@@ -398,6 +398,7 @@ def test_long_string_steps_sort_as_text(tmp_path):
         ),
         ("sid,t,label\na,0,p\n", {}, ["numeric feature column", "feature_columns"]),
         ("sid,t,x,label\n", {}, ["at least one data row"]),
+        ("sid,t,x,x,label\na,0,1,2,p\n", {}, ["unique column names", "Fix:"]),
     ],
 )
 def test_long_errors(tmp_path, text, kwargs, needles):
@@ -483,10 +484,6 @@ def test_normalizer_fit_on_train_only_without_leak():
     train_out = np.concatenate(norm.transform(ds.split("train").sequences))
     np.testing.assert_allclose(train_out.mean(axis=0), [0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(train_out[:, 0].std(), 1.0, rtol=1e-6)
-    back = norm.inverse_transform([out])[0]
-    np.testing.assert_allclose(back, ds.sequences[2], rtol=1e-5)
-    tds = norm.transform_dataset(ds)
-    assert tds.ids == ds.ids and tds.sequences[0].dtype == np.float32
 
 
 def test_normalizer_round_trip_through_json():
