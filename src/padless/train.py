@@ -218,6 +218,7 @@ def _train(cfg: Config, out_dir: str | Path, quiet: bool) -> dict[str, Any]:
         bidirectional=m.bidirectional,
         dropout=m.dropout,
         pooling=m.pooling,
+        task=labels.task,
     )
     model = SequenceClassifier(**model_kwargs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)

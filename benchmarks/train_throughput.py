@@ -1,0 +1,720 @@
+"""Training (and inference) throughput of BiLSTM execution paths on IMDB lengths, side by side.
+
+    .venv/bin/python benchmarks/train_throughput.py            # LSTM training table (~8-10 min)
+    .venv/bin/python benchmarks/train_throughput.py --quick    # smoke run (~1-2 min)
+    .venv/bin/python benchmarks/train_throughput.py --all      # LSTM, GRU, 2-layer LSTM, inference
+    .venv/bin/python benchmarks/train_throughput.py --cell gru --layers 2 --inference
+
+Prints one table per configuration and writes benchmarks/results/train_throughput.json
+(``--out`` to change). Compare the ratios between rows of one run, not absolute seconds.
+
+Workload: a fixed subset of ``--rows`` IMDB train reviews (sampled with ``--seed``), lengths =
+whitespace tokens capped at ``--cap``. The model input is random N(0, 1) float features
+(B, T, I), seeded per review, so every row sees the same values for the same review (the
+embedding is not part of the benchmark). Step = bidirectional encoder -> masked mean over the
+real steps -> Linear(D*H, 1) -> BCEWithLogitsLoss on the review's label -> backward ->
+AdamW step (``--inference``: the forward and the loss under ``torch.no_grad()``). No dropout.
+
+Rows (``--only a,c,d`` picks some):
+
+  (a) tutorial recipe: random batches padded to ``--cap``, nn.LSTM, denormal flush OFF
+  (b) pack per random batch: pack_padded_sequence(enforce_sorted=False) -> nn.LSTM ->
+      pad_packed_sequence, flush on
+  (c) nn.LSTM on bucketed batches padded to the batch max, flush on (fast, but the reverse
+      direction starts on padding: inexact)
+  (d) padless default: bucketed batches + RecurrentEncoder(execution="auto"), flush on;
+      forward(x, lengths, return_state=False) as SequenceClassifier calls it (the masked-mean
+      loss needs no final state)
+  (e) padless on random batches (execution="padded"), flush on
+  (f) padless on bucketed batches, execution="packed", flush on
+  (g) as (d) but return_state=True (exact LSTM final cell state: the time-segmented path)
+
+Random batches: BucketBatchSampler(bucket_size_multiplier=1), i.e. pools of one batch.
+Bucketed batches: BucketBatchSampler defaults (pools of 50 batches sorted by length).
+
+Every (row, round) runs in a fresh subprocess of this script (``--child``): that isolates the
+process-wide denormal flag and gives a clean peak-memory reading (VmHWM after resetting it via
+/proc/self/clear_refs once the batches and the model exist; ru_maxrss deltas as a fallback).
+Rounds are interleaved (round 1 runs every row, then round 2 ...; the row order rotates each
+round) and the table reports the median per row. Each process warms up on one step that is not
+timed. Training rows that are slow (a, b, f) time only ``--slow-batches`` whole batches (random
+rows: the first ones of the plan; bucketed: evenly spaced by length, including the longest)
+instead of all of them; their real-token counts are reported. Throughput = real tokens (sum
+of lengths, never padding) / seconds of the timed steps.
+
+Peak FLOP/s is measured in the same run (a subprocess per round): fp32 torch.mm 1024^3 and the
+recurrent step shape 64x128 @ 128x512, best chunk per process, median over rounds. Achieved
+FLOP/s uses the BRIEF's count per token, direction and layer: LSTM 8*H*(I+H), GRU 6*H*(I+H),
+RNN 2*H*(I+H) (I = D*H above the first layer); training counts 3x the forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA = ROOT.parents[1] / "shared/data/imdb/imdb.csv.gz"
+DEFAULT_OUT = ROOT / "results" / "train_throughput.json"
+
+
+class Row(NamedTuple):
+    description: str
+    batching: str  # "random" or "bucket"
+    padding: str  # "cap" (every batch padded to --cap) or "max" (to the batch's longest)
+    impl: str  # "torch", "torch_packed" or "padless"
+    execution: str | None  # RecurrentEncoder(execution=...)
+    flush: bool  # torch.set_flush_denormal
+    slow: bool  # training times only --slow-batches batches
+    state: bool = False  # padless: forward(..., return_state=True)
+
+
+ROWS: dict[str, Row] = {
+    "a": Row("tutorial: pad to cap, torch.nn", "random", "cap", "torch", None, False, True),
+    "b": Row("pack per batch, torch.nn", "random", "max", "torch_packed", None, True, True),
+    "c": Row("torch.nn padded (inexact rev.)", "bucket", "max", "torch", None, True, False),
+    "d": Row("padless execution=auto", "bucket", "max", "padless", "auto", True, False),
+    "e": Row("padless execution=padded", "random", "max", "padless", "padded", True, False),
+    "f": Row("padless execution=packed", "bucket", "max", "padless", "packed", True, True),
+    "g": Row("padless auto, return_state", "bucket", "max", "padless", "auto", True, False, True),
+}
+# training acceptance: (d) against (row) at least this ratio
+TARGETS = (("b", 15.0), ("a", 10.0), ("c", 1.0))
+GEMM_TARGET, GEMM_STRETCH = 0.40, 0.60
+FLOP_FACTOR = {"lstm": 8, "gru": 6, "rnn": 2}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers shared by parent and child
+# --------------------------------------------------------------------------------------------
+
+
+def flop_per_token(cell: str, input_size: int, hidden: int, layers: int, directions: int) -> int:
+    """Forward FLOP per real token (BRIEF section 2 count)."""
+    total = 0
+    for layer in range(layers):
+        in_size = input_size if layer == 0 else directions * hidden
+        total += directions * FLOP_FACTOR[cell] * hidden * (in_size + hidden)
+    return total
+
+
+def _proc_status_kb(field: str) -> int | None:
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    m = re.search(rf"^{field}:\s+(\d+)\s+kB", text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's RSS high-water mark (Linux >= 4.0); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
+    except OSError:
+        pass
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# child: one row (or the GEMM peak) in a fresh process
+# --------------------------------------------------------------------------------------------
+
+
+def _encoder_contract() -> dict:
+    from padless.models import RecurrentEncoder
+
+    params = inspect.signature(RecurrentEncoder.__init__).parameters
+    forward = inspect.signature(RecurrentEncoder.forward).parameters
+    return {
+        "execution": "execution" in params,
+        "nonlinearity": "nonlinearity" in params,
+        "return_state": "return_state" in forward,
+    }
+
+
+def _build_batches(spec: dict, batches: list[list[int]], pad: str):
+    """Padded float batches (collate) for lists of subset positions; features seeded per review."""
+    import torch
+
+    from padless.batching import collate
+
+    out = []
+    for positions in batches:
+        samples = []
+        for p in positions:
+            rng = np.random.default_rng([spec["seed"], spec["review_ids"][p]])
+            feats = rng.standard_normal((spec["lengths"][p], spec["input_size"]), dtype=np.float32)
+            samples.append((feats, spec["labels"][p]))
+        multiple = spec["cap"] if pad == "cap" else None
+        b = collate(samples, pad_to_multiple_of=multiple)
+        out.append((b.inputs, b.lengths, b.mask, b.labels.to(torch.float32)))
+    return out
+
+
+def _truncate(batch, steps: int):
+    x, lengths, mask, labels = batch
+    steps = min(steps, x.shape[1])
+    return x[:, :steps].contiguous(), lengths.clamp(max=steps), mask[:, :steps], labels
+
+
+def _load_reference_weights(enc, ref, directions: int) -> None:
+    """nn.LSTM-named parameters load directly; older encoders (one module per layer and
+    direction) get them copied by name."""
+    try:
+        enc.load_state_dict(ref.state_dict())
+        return
+    except (RuntimeError, KeyError):
+        pass
+    import torch
+
+    ref_params = dict(ref.named_parameters())
+    with torch.no_grad():
+        for layer, dirs in enumerate(enc.layers):
+            for d in range(directions):
+                suffix = "_reverse" if d else ""
+                for name, param in dirs[d].named_parameters():
+                    base = name[: -len("_l0")]
+                    param.copy_(ref_params[f"{base}_l{layer}{suffix}"])
+
+
+def child_row(spec: dict, key: str) -> dict:
+    import torch
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from padless.models import RecurrentEncoder
+
+    desc, batching, pad, impl, execution, flush, slow, want_state = ROWS[key]
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    torch.set_flush_denormal(flush)
+    train = spec["mode"] == "train"
+    slow = slow and train
+    plan = spec["batches"][batching + ("_slow" if slow else "")]
+    batches = _build_batches(spec, plan, pad)
+    warm = _truncate(batches[0], 64) if slow else batches[0]
+
+    cell, i_size, hidden = spec["cell"], spec["input_size"], spec["hidden"]
+    layers, directions = spec["layers"], 2
+    torch.manual_seed(spec["seed"])
+    kwargs = {"nonlinearity": spec["nonlinearity"]} if cell == "rnn" else {}
+    ref = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](
+        i_size, hidden, num_layers=layers, bidirectional=True, batch_first=True, **kwargs
+    )
+    head = nn.Linear(directions * hidden, 1)
+    contract = _encoder_contract()
+    if impl == "padless":
+        enc_kwargs = {}
+        if contract["execution"]:
+            enc_kwargs["execution"] = execution
+        elif execution != "padded" and execution != "auto":
+            raise SystemExit(f"row ({key}) needs RecurrentEncoder(execution=...): not present")
+        if cell == "rnn" and contract["nonlinearity"]:
+            enc_kwargs["nonlinearity"] = spec["nonlinearity"]
+        encoder = RecurrentEncoder(cell, i_size, hidden, layers, True, 0.0, **enc_kwargs)
+        _load_reference_weights(encoder, ref, directions)
+    else:
+        encoder = ref
+
+    def encode(x, lengths):
+        if impl == "torch":
+            return encoder(x)[0]
+        if impl == "torch_packed":
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = pad_packed_sequence(encoder(packed)[0], batch_first=True)
+            return out
+        if contract["return_state"]:
+            return encoder(x, lengths, return_state=want_state)[0]
+        result = encoder(x, lengths)
+        return result[0] if isinstance(result, tuple) else result  # new contract: (out, state)
+
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def step(batch) -> None:
+        x, lengths, mask, labels = batch
+        out = encode(x, lengths)  # (B, T', D*H); T' = longest length for packed rows
+        m = mask[:, : out.shape[1], None].to(out.dtype)
+        pooled = (out * m).sum(1) / lengths[:, None].to(out.dtype)  # masked mean (B, D*H)
+        loss = loss_fn(head(pooled).squeeze(-1), labels)
+        if train:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    encoder.train(train)
+    grad = torch.enable_grad() if train else torch.no_grad()
+    rss_base = _proc_status_kb("VmRSS")
+    reset = _reset_peak_rss()
+    maxrss_base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with grad:
+        step(warm)
+        times = []
+        for batch in batches:
+            t0 = time.perf_counter()
+            step(batch)
+            times.append(time.perf_counter() - t0)
+    hwm = _proc_status_kb("VmHWM")
+    if reset and hwm is not None and rss_base is not None:
+        peak_mb, peak_how = (hwm - rss_base) / 1024, "VmHWM - VmRSS after reset"
+    else:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_mb, peak_how = (maxrss - maxrss_base) / 1024, "ru_maxrss delta"
+    real = sum(int(b[1].sum()) for b in batches)
+    computed = sum(int(b[0].shape[0] * b[0].shape[1]) for b in batches)
+    return {
+        "row": key,
+        "seconds": sum(times),
+        "batch_seconds": times,
+        "real_tokens": real,
+        "padded_steps": computed,
+        "batches": len(batches),
+        "tokens_per_s": real / sum(times),
+        "peak_mb": peak_mb,
+        "peak_how": peak_how,
+        "baseline_rss_mb": (rss_base or 0) / 1024,
+        "flush_denormal": flush,
+        "warmup": "first batch cut to 64 steps" if slow else "first batch",
+        "threads": torch.get_num_threads(),
+        "encoder_contract": contract if impl == "padless" else None,
+    }
+
+
+def child_gemm(spec: dict) -> dict:
+    import torch
+
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    torch.set_flush_denormal(True)
+    gen = torch.Generator().manual_seed(0)
+    result = {"threads": torch.get_num_threads()}
+    for name, (m, k, n), chunk, seconds in (
+        ("mm_1024", (1024, 1024, 1024), 8, 1.5),
+        ("mm_step_64x128x512", (64, 128, 512), 400, 1.0),
+    ):
+        a = torch.randn(m, k, generator=gen)
+        b = torch.randn(k, n, generator=gen)
+        c = torch.empty(m, n)
+        for _ in range(3):
+            torch.mm(a, b, out=c)
+        best, start = float("inf"), time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            for _ in range(chunk):
+                torch.mm(a, b, out=c)
+            best = min(best, (time.perf_counter() - t0) / chunk)
+        result[name] = 2.0 * m * k * n / best
+    return result
+
+
+def child_main(spec_path: str, key: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    result = child_gemm(spec) if key == "gemm" else child_row(spec, key)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# parent: data, plans, orchestration, table
+# --------------------------------------------------------------------------------------------
+
+
+def load_subset(args) -> dict:
+    from padless.datasets import imdb
+
+    train = imdb(args.data, splits=("train",), progress=False)
+    rng = np.random.default_rng(args.seed)
+    n = min(args.rows, len(train))
+    ids = np.sort(rng.choice(len(train), size=n, replace=False))
+    raw = np.array([len(train.texts[i].split()) for i in ids], dtype=np.int64)
+    lengths = np.clip(raw, 1, args.cap)
+    labels = [int(train.labels[i] == "pos") for i in ids]
+    return {"review_ids": ids.tolist(), "lengths": lengths.tolist(), "labels": labels}
+
+
+def batch_plans(lengths: np.ndarray, args) -> dict[str, list[list[int]]]:
+    from padless.batching import BucketBatchSampler
+
+    rand = BucketBatchSampler(lengths, args.batch_size, seed=args.seed, bucket_size_multiplier=1)
+    bucket = BucketBatchSampler(lengths, args.batch_size, seed=args.seed)
+    plans = {"random": list(rand), "bucket": list(bucket)}
+    k = max(1, min(args.slow_batches, len(plans["random"])))
+    plans["random_slow"] = plans["random"][:k]
+    by_len = sorted(plans["bucket"], key=lambda b: max(lengths[b]))
+    picks = sorted({int(round(p)) for p in np.linspace(0, len(by_len) - 1, k)})
+    plans["bucket_slow"] = [by_len[p] for p in picks]
+    return plans
+
+
+def run_child(spec_path: str, key: str, timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", spec_path, "--row", key]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"row": key, "error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"row": key, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def run_table(config: dict, subset: dict, plans: dict, args, contract: dict) -> dict:
+    mode = config["mode"]
+    keys = [k for k in args.only if k in ROWS]
+    skipped = {}
+    for key in list(keys):
+        if not contract["execution"] and key == "f":
+            skipped[key] = "RecurrentEncoder has no execution= argument (older models.py)"
+        if not contract["return_state"] and ROWS[key].state:
+            skipped[key] = "RecurrentEncoder.forward has no return_state= argument"
+        if key in skipped:
+            keys.remove(key)
+    spec = {
+        **subset,
+        **config,
+        "cap": args.cap,
+        "seed": args.seed,
+        "threads": args.threads,
+        "input_size": args.input_size,
+        "hidden": args.hidden,
+        "nonlinearity": args.nonlinearity,
+        "batches": plans,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+        spec_path = f.name
+    per_row: dict[str, list[dict]] = {k: [] for k in keys}
+    gemm: list[dict] = []
+    label = f"{config['cell']} x{config['layers']} {mode}"
+    try:
+        for r in range(args.rounds):
+            g = run_child(spec_path, "gemm", 120)
+            gemm.append(g)
+            if "error" in g:
+                print(f"[{label} round {r + 1}] gemm: {g['error']}", file=sys.stderr)
+            order = keys[r % len(keys) :] + keys[: r % len(keys)]
+            for key in order:
+                res = run_child(spec_path, key, args.child_timeout)
+                per_row[key].append(res)
+                if "error" in res:
+                    msg = res["error"]
+                else:
+                    msg = (
+                        f"{res['tokens_per_s']:,.0f} tok/s ({res['real_tokens']:,} tokens, "
+                        f"{res['seconds']:.1f} s, peak +{res['peak_mb']:.0f} MB)"
+                    )
+                print(f"[{label} round {r + 1}/{args.rounds}] ({key}) {msg}", file=sys.stderr)
+    finally:
+        os.unlink(spec_path)
+
+    fpt = flop_per_token(config["cell"], args.input_size, args.hidden, config["layers"], 2)
+    factor = 3 if mode == "train" else 1
+    ok_gemm = [g for g in gemm if "error" not in g]
+    peak = {name: _median([g[name] for g in ok_gemm]) for name in ("mm_1024", "mm_step_64x128x512")}
+    rows = []
+    for key in keys:
+        runs = [x for x in per_row[key] if "error" not in x]
+        errors = [x["error"] for x in per_row[key] if "error" in x]
+        desc, batching, pad, impl, execution, flush, slow, want_state = ROWS[key]
+        row = {
+            "row": key,
+            "description": desc,
+            "batching": batching,
+            "padding": f"to cap {args.cap}" if pad == "cap" else "to batch max",
+            "implementation": impl,
+            "execution": execution,
+            "return_state": want_state if impl == "padless" else None,
+            "flush_denormal": flush,
+            "slow_subset": slow and mode == "train",
+            "rounds": runs,
+            "errors": errors,
+        }
+        if runs:
+            tps = [x["tokens_per_s"] for x in runs]
+            med = statistics.median(tps)
+            row.update(
+                batches_timed=runs[0]["batches"],
+                batches_total=len(plans[batching]),
+                real_tokens=runs[0]["real_tokens"],
+                padded_steps=runs[0]["padded_steps"],
+                pad_share=1 - runs[0]["real_tokens"] / runs[0]["padded_steps"],
+                tokens_per_s=med,
+                tokens_per_s_min=min(tps),
+                tokens_per_s_max=max(tps),
+                spread=(max(tps) - min(tps)) / med,
+                seconds_median=statistics.median(x["seconds"] for x in runs),
+                peak_mb=statistics.median(x["peak_mb"] for x in runs),
+                achieved_gflops=med * fpt * factor / 1e9,
+            )
+        rows.append(row)
+    by_key = {r["row"]: r for r in rows if "tokens_per_s" in r}
+    for r in rows:
+        for ref in ("a", "b", "c"):
+            if "tokens_per_s" in r and ref in by_key:
+                r[f"x_{ref}"] = r["tokens_per_s"] / by_key[ref]["tokens_per_s"]
+    checks = []
+    if mode == "train" and "d" in by_key:
+        for ref, need in TARGETS:
+            if ref in by_key:
+                got = by_key["d"][f"x_{ref}"]
+                checks.append(
+                    {"check": f"(d) >= {need:g}x ({ref})", "ratio": got, "pass": got >= need}
+                )
+    efficiency = None
+    if "d" in by_key and peak["mm_1024"]:
+        achieved = by_key["d"]["achieved_gflops"] * 1e9
+        efficiency = {
+            "flop_per_token_forward": fpt,
+            "flop_per_token_counted": fpt * factor,
+            "achieved_flops": achieved,
+            "ratio_vs_mm_1024": achieved / peak["mm_1024"],
+            "ratio_vs_mm_step": achieved / peak["mm_step_64x128x512"],
+            "target": GEMM_TARGET,
+            "stretch": GEMM_STRETCH,
+            "pass": achieved / peak["mm_1024"] >= GEMM_TARGET,
+            "stretch_pass": achieved / peak["mm_1024"] >= GEMM_STRETCH,
+        }
+    return {
+        "config": {
+            **config,
+            "bidirectional": True,
+            "input_size": args.input_size,
+            "hidden": args.hidden,
+            "batch_size": args.batch_size,
+            "cap": args.cap,
+            "reviews": len(subset["lengths"]),
+            "subset_real_tokens": int(sum(subset["lengths"])),
+            "seed": args.seed,
+            "rounds": args.rounds,
+            "slow_batches": args.slow_batches,
+            "nonlinearity": args.nonlinearity if config["cell"] == "rnn" else None,
+            "step": (
+                "encoder -> masked mean -> Linear -> BCEWithLogitsLoss -> backward -> AdamW step"
+                if mode == "train"
+                else "encoder -> masked mean -> Linear -> BCEWithLogitsLoss under no_grad"
+            ),
+        },
+        "gemm_rounds": gemm,
+        "gemm_peak_flops": peak,
+        "rows": rows,
+        "skipped": skipped,
+        "checks": checks,
+        "efficiency": efficiency,
+    }
+
+
+def _fmt_ratio(row: dict, ref: str) -> str:
+    value = row.get(f"x_{ref}")
+    return "-" if value is None else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def print_table(table: dict) -> None:
+    c = table["config"]
+    title = "training" if c["mode"] == "train" else "inference (no_grad)"
+    print()
+    print(
+        f"Bi{c['cell'].upper()} {title}: {c['layers']} layer(s), I={c['input_size']}, "
+        f"H={c['hidden']}, batch {c['batch_size']}, cap {c['cap']}; {c['reviews']} IMDB train "
+        f"reviews (seed {c['seed']}, {c['subset_real_tokens']:,} real tokens); "
+        f"median of {c['rounds']} interleaved rounds"
+    )
+    print(f"step: {c['step']}")
+    head = (
+        f"{'row':4} {'path':31} {'batches':8} {'flush':5} {'timed':>7} {'real tokens':>11} "
+        f"{'pad':>5} {'tokens/s':>9} {'spread':>6} {'x(a)':>6} {'x(b)':>6} {'x(c)':>5} "
+        f"{'peak MB':>7} {'GFLOP/s':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in table["rows"]:
+        if "tokens_per_s" not in r:
+            print(f"({r['row']})  {r['description']:31} ERROR: {'; '.join(r['errors'])[:200]}")
+            continue
+        timed = f"{r['batches_timed']}/{r['batches_total']}"
+        print(
+            f"({r['row']})  {r['description']:31} {r['batching']:8} "
+            f"{'on' if r['flush_denormal'] else 'OFF':5} {timed:>7} {r['real_tokens']:>11,} "
+            f"{r['pad_share']:5.0%} {r['tokens_per_s']:>9,.0f} {r['spread']:6.0%} "
+            f"{_fmt_ratio(r, 'a'):>6} {_fmt_ratio(r, 'b'):>6} {_fmt_ratio(r, 'c'):>5} "
+            f"{r['peak_mb']:7.0f} {r['achieved_gflops']:7.1f}"
+        )
+    for key, why in table["skipped"].items():
+        print(f"({key})  skipped: {why}")
+    peak = table["gemm_peak_flops"]
+    if peak["mm_1024"]:
+        print(
+            f"dense fp32 GEMM here: 1024^3 {peak['mm_1024'] / 1e9:.0f} GFLOP/s, "
+            f"64x128 @ 128x512 {peak['mm_step_64x128x512'] / 1e9:.0f} GFLOP/s "
+            f"(threads {table['gemm_rounds'][0].get('threads')})"
+        )
+    for chk in table["checks"]:
+        print(f"target {chk['check']:18} {chk['ratio']:7.2f}x  {'PASS' if chk['pass'] else 'FAIL'}")
+    eff = table["efficiency"]
+    if eff:
+        verdict = "PASS" if eff["pass"] else "FAIL"
+        stretch = "PASS" if eff["stretch_pass"] else "FAIL"
+        print(
+            f"target (d) >= {eff['target']:.0%} of GEMM: {eff['flop_per_token_counted'] / 1e6:.2f} "
+            f"MFLOP/token x {table_row(table, 'd')['tokens_per_s']:,.0f} tok/s = "
+            f"{eff['achieved_flops'] / 1e9:.1f} GFLOP/s = {eff['ratio_vs_mm_1024']:.1%} of 1024^3 "
+            f"{verdict} (stretch {eff['stretch']:.0%}: {stretch}); "
+            f"{eff['ratio_vs_mm_step']:.1%} of the step-shape GEMM"
+        )
+
+
+def table_row(table: dict, key: str) -> dict:
+    return next(r for r in table["rows"] if r["row"] == key)
+
+
+def _git(*cmd: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *cmd], cwd=ROOT.parent, capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip() if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DEFAULT_DATA), help="IMDB (CSV, tarball or folder)")
+    ap.add_argument("--rows", type=int, default=1280, help="IMDB train reviews in the subset")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cap", type=int, default=512, help="truncate lengths to this many tokens")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--input-size", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
+    ap.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="rnn only")
+    ap.add_argument("--layers", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--inference", action="store_true", help="forward only, under no_grad")
+    ap.add_argument(
+        "--all", action="store_true", help="LSTM, GRU, 2-layer LSTM training + inference"
+    )
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--slow-batches", type=int, default=4, help="batches timed in rows a, b, f")
+    ap.add_argument("--only", default="abcdefg", help="rows to run, e.g. 'abcd'")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--child-timeout", type=float, default=900.0)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 256 reviews, 1 round")
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--row", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_main(args.child, args.row)
+        return
+    if args.quick:
+        args.rows, args.rounds, args.slow_batches = min(args.rows, 256), 1, 1
+        if args.out == str(DEFAULT_OUT):
+            args.out = str(DEFAULT_OUT.with_name("train_throughput.quick.json"))
+    args.only = [k for k in args.only.replace(",", "") if k in ROWS]
+
+    start = time.perf_counter()
+    import torch
+
+    contract = _encoder_contract()
+    subset = load_subset(args)
+    lengths = np.asarray(subset["lengths"], dtype=np.int64)
+    plans = batch_plans(lengths, args)
+    if args.all:
+        configs = [
+            {"cell": "lstm", "layers": 1, "mode": "train"},
+            {"cell": "gru", "layers": 1, "mode": "train"},
+            {"cell": "lstm", "layers": 2, "mode": "train"},
+            {"cell": "lstm", "layers": 1, "mode": "inference"},
+        ]
+    else:
+        mode = "inference" if args.inference else "train"
+        configs = [{"cell": args.cell, "layers": args.layers, "mode": mode}]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_model()}; "
+        f"RecurrentEncoder execution= {'present' if contract['execution'] else 'ABSENT'}",
+        file=sys.stderr,
+    )
+    tables = []
+    for config in configs:
+        table = run_table(config, subset, plans, args, contract)
+        tables.append(table)
+        print_table(table)
+    total = time.perf_counter() - start
+    print(f"\ntotal wall time {total:.0f} s")
+
+    result = {
+        "benchmark": "train_throughput",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "total_seconds": total,
+        "environment": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "threads": args.threads or torch.get_num_threads(),
+            "cpu_model": cpu_model(),
+            "cpu_flags": cpu_flags(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "git_head": _git("rev-parse", "HEAD"),
+            "models_py_modified": bool(_git("status", "--porcelain", "src/padless/models.py")),
+            "encoder_contract": contract,
+        },
+        "metric": "real tokens (sum of lengths) per second over whole timed batches",
+        "subset": {
+            "reviews": len(subset["lengths"]),
+            "real_tokens": int(lengths.sum()),
+            "review_ids_sha256": hashlib.sha256(str(subset["review_ids"]).encode()).hexdigest(),
+        },
+        "tables": tables,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
