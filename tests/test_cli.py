@@ -143,3 +143,14 @@ def test_console_script_and_module_entry_points():
         [sys.executable, "-m", "padless", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("padless ")
+
+
+def test_model_config_conflicts_are_config_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(TINY)
+    err = run_error(["train", str(cfg), "--set", "model.nonlinearity=relu", "--out",
+                     str(tmp_path / "o")], capsys)
+    assert "[model]" in err and "nonlinearity" in err
+    err = run_error(["train", str(cfg), "--set", "model.transformer_layers=1", "--set",
+                     "model.transformer_heads=5", "--out", str(tmp_path / "o")], capsys)
+    assert "nhead" in err

@@ -73,6 +73,10 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.0
     pooling: str = "mean"
+    nonlinearity: str = "tanh"  # "relu" only for cell = "rnn"
+    execution: str = "auto"  # "padded", "packed" or "reference" (see padless.models)
+    transformer_layers: int = 0  # > 0 adds an RNN → TransformerEncoder hybrid
+    transformer_heads: int = 4
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "text.tokenizer": ("word", "wordpiece", "bpe"),
     "text.truncation": ("head", "tail", "head+tail"),
     "model.cell": ("lstm", "gru", "rnn"),
-    "model.pooling": ("last", "mean", "max"),
+    "model.pooling": ("last", "mean", "max", "attention"),
+    "model.nonlinearity": ("tanh", "relu"),
+    "model.execution": ("auto", "padded", "packed", "reference"),
     "train.sampler": ("bucket", "token_budget", "random"),
 }
 

@@ -28,7 +28,7 @@ from padless.artifact import save_artifact
 from padless.batching import BucketBatchSampler, TokenBudgetSampler, collate
 from padless.config import Config, DataConfig
 from padless.data import LabelSpace, TextDataset, assign_validation, read_text_table
-from padless.errors import data_error
+from padless.errors import ConfigError, data_error
 from padless.models import SequenceClassifier
 from padless.text import TextEncoder
 
@@ -219,8 +219,15 @@ def _train(cfg: Config, out_dir: str | Path, quiet: bool) -> dict[str, Any]:
         dropout=m.dropout,
         pooling=m.pooling,
         task=labels.task,
+        nonlinearity=m.nonlinearity,
+        execution=m.execution,
+        transformer_layers=m.transformer_layers,
+        transformer_heads=m.transformer_heads,
     )
-    model = SequenceClassifier(**model_kwargs)
+    try:
+        model = SequenceClassifier(**model_kwargs)
+    except ValueError as exc:  # e.g. relu with an LSTM, heads not dividing the model size
+        raise ConfigError(f"config [model]: {exc}") from None
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     loss_fn = loss_function(labels)
     sampler = _sampler(splits["train"], cfg)
