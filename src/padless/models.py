@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from padless import kernels
+
 CELLS = ("lstm", "gru", "rnn")
 EXECUTIONS = ("auto", "padded", "packed", "reference")
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -143,6 +145,7 @@ class RecurrentEncoder(nn.Module):
         self.num_layers, self.bidirectional, self.dropout = num_layers, bidirectional, dropout
         self.nonlinearity, self.execution = nonlinearity, execution
         self.num_directions = 2 if bidirectional else 1
+        self.use_kernel = True
         gate = GATES[cell] * hidden_size
         self._weight_names: list[list[str]] = []
         for layer in range(num_layers):
@@ -211,9 +214,17 @@ class RecurrentEncoder(nn.Module):
         mask = lengths_mask(lengths.to(x.device), t_max)[..., None]  # (B, T, 1)
         need_c = need_state and self.cell == "lstm"
         hs, cs = [], []
+        use_kernel = not reference and self._kernel_ok(x)
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
+            if use_kernel:  # both directions in one fused C++ call, exact, no padding compute
+                w = [self._weights(layer, d) for d in range(self.num_directions)]
+                rev = [d == 1 for d in range(self.num_directions)]
+                x, h, c = kernels.lstm_layers_fused(x, lengths, w, rev)  # (B, T, D*H)
+                hs.extend(h.unbind(0))
+                cs.extend(c.unbind(0))
+                continue
             outs = []
             for direction in range(self.num_directions):
                 w = self._weights(layer, direction)
@@ -234,6 +245,17 @@ class RecurrentEncoder(nn.Module):
             return x, None
         h_n = torch.stack(hs)  # (L*D, B, H)
         return x, ((h_n, torch.stack(cs)) if self.cell == "lstm" else h_n)
+
+    def _kernel_ok(self, x: Tensor) -> bool:
+        """The fused C++ LSTM (:mod:`padless.kernels`) runs float32 CPU LSTMs when it is built
+        and ``use_kernel`` is on (exports switch it off to trace plain torch ops)."""
+        return (
+            self.use_kernel
+            and self.cell == "lstm"
+            and x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and kernels.available()
+        )
 
     def _call_kernel(
         self, x: Tensor, h0: Tensor, c0: Tensor | None, w: list[Tensor]

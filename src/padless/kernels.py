@@ -1,0 +1,227 @@
+"""Fused, exact, variable-length LSTM layer for float32 CPU tensors (a C++ extension).
+
+The extension (``csrc/lstm.cpp``) is compiled on first use with
+``torch.utils.cpp_extension.load`` (needs ninja and a C++ compiler; about a minute, cached in
+the torch extensions directory afterwards). :func:`available` reports whether it could be
+built; ``PADLESS_NO_EXT=1`` turns it off.
+
+Shapes: B batch, T padded time, I input features, H hidden size, D directions.
+
+What it computes is exactly ``torch.nn.LSTM``'s layer (gate order i, f, g, o; zero initial
+state) on each sequence on its own: rows are sorted by length once, so at step ``s`` only the
+rows with ``length > s`` are computed and padding costs nothing; the reverse direction starts at
+each sequence's own last real step (no gathers). Per step, one fused loop computes the recurrent
+product ``h @ W_hh^T`` in registers together with the gate activations and the cell update; the
+input projection and all weight gradients are single large GEMMs over the real tokens. Every
+batch row is an independent recurrence, so the (direction x row group) tasks run on the
+intra-op threads without any synchronisation (two directions on two threads: one each).
+
+Limits: float32, CPU, one layer per call (stack layers and apply dropout between them in
+Python), zero initial state, no double backward (``backward`` may run once per forward).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = ["available", "bilstm_layer", "empty_cache", "lstm_layer", "lstm_layers_fused"]
+
+log = logging.getLogger(__name__)
+
+_CSRC = Path(__file__).resolve().parent / "csrc"
+_SOURCES = ("lstm.cpp",)
+_lock = threading.Lock()
+_state: dict = {"tried": False, "ext": None, "error": None, "warned_env": False}
+
+
+def _compile():
+    """Build and import the extension; raise with the reason when it cannot be built."""
+    from torch.utils.cpp_extension import load, verify_ninja_availability
+
+    try:
+        verify_ninja_availability()  # RuntimeError("Ninja is required ...") when missing
+    except RuntimeError:
+        # `pip install ninja` puts it next to the interpreter, which may not be on PATH.
+        bindir = os.path.dirname(sys.executable)
+        if not os.path.exists(os.path.join(bindir, "ninja")):
+            raise
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+        verify_ninja_availability()
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler found (looked for {compiler!r}; set CXX)")
+    sources = [str(_CSRC / s) for s in _SOURCES]
+    base = ["-O3", "-ffp-contract=fast"]
+    # Tuned build first (the machine's own vector ISA, OpenMP threads shared with torch's
+    # runtime); then a portable one, single-threaded if OpenMP is missing.
+    attempts = [
+        ("padless_lstm_native", base + ["-march=native", "-fopenmp"], ["-fopenmp"]),
+        ("padless_lstm_portable", base, []),
+    ]
+    errors = []
+    for name, cflags, ldflags in attempts:
+        try:
+            return load(
+                name=name,
+                sources=sources,
+                extra_cflags=cflags,
+                extra_ldflags=ldflags,
+                verbose=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - any build failure means "not available"
+            msg = str(exc).strip().splitlines()
+            errors.append(f"{name}: {' | '.join(msg[-5:])[:800]}")
+    raise RuntimeError("; ".join(errors))
+
+
+def _extension():
+    """The compiled module, or None (compiled at most once per process, thread-safe)."""
+    if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
+        if not _state["warned_env"]:
+            _state["warned_env"] = True
+            log.warning("padless.kernels: fused LSTM extension disabled by PADLESS_NO_EXT")
+        return None
+    if _state["tried"]:
+        return _state["ext"]
+    with _lock:
+        if not _state["tried"]:
+            try:
+                _state["ext"] = _compile()
+            except Exception as exc:  # noqa: BLE001
+                _state["error"] = str(exc)
+                log.warning(
+                    "padless.kernels: fused LSTM extension unavailable, falling back to "
+                    "PyTorch kernels. Reason: %s",
+                    exc,
+                )
+            _state["tried"] = True
+    return _state["ext"]
+
+
+def available() -> bool:
+    """True if the fused LSTM extension is built and loaded (builds it on the first call)."""
+    return _extension() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is False (None when it is True or was not asked yet)."""
+    if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
+        return "disabled by PADLESS_NO_EXT"
+    return _state["error"]
+
+
+def empty_cache() -> int:
+    """Release the extension's pooled workspace blocks that are not in use (the pool keeps the
+    large internal buffers of the last calls for reuse, up to 2 GiB of free blocks); returns the
+    bytes still held by blocks in use. A no-op when the extension is not loaded."""
+    ext = _state["ext"]
+    return int(ext.release_workspace(-1)) if ext is not None else 0
+
+
+class _FusedLSTM(torch.autograd.Function):
+    """D directions of one LSTM layer: weights are (w_ih, w_hh, b_ih, b_hh) per direction."""
+
+    @staticmethod
+    def forward(ctx, x, lengths, reverse, *weights):
+        ext = _extension()
+        if ext is None:
+            raise RuntimeError(
+                "padless.kernels: the fused LSTM extension is not available "
+                f"({unavailable_reason()}); check kernels.available() first"
+            )
+        save = any(ctx.needs_input_grad)
+        out, h_n, c_n, xh, gates, cs = ext.forward(x, lengths, list(weights), list(reverse), save)
+        ctx.set_materialize_grads(False)
+        ctx.reverse = reverse
+        ctx.t = x.shape[1]
+        ctx.used = False
+        if save:
+            ctx.save_for_backward(lengths, xh, gates, cs, *weights)
+        return out, h_n, c_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, dh_n, dc_n):
+        if ctx.used:
+            raise RuntimeError(
+                "padless.kernels: backward through the fused LSTM ran twice (retain_graph); "
+                "its saved gates are consumed by the first backward"
+            )
+        ctx.used = True
+        lengths, xh, gates, cs, *weights = ctx.saved_tensors
+        res = _extension().backward(
+            dout, dh_n, dc_n, lengths, xh, gates, cs, weights,
+            list(ctx.reverse), ctx.t, ctx.needs_input_grad[0],
+        )  # fmt: skip
+        grads = []
+        for d in range(len(ctx.reverse)):
+            dw_ih, dw_hh, db = res[1 + 3 * d : 4 + 3 * d]
+            grads += [dw_ih, dw_hh, db, db.clone()]
+        return (res[0] if ctx.needs_input_grad[0] else None, None, None, *grads)
+
+
+def _check(x: Tensor, lengths: Tensor) -> Tensor:
+    if x.dim() != 3 or x.dtype != torch.float32 or x.device.type != "cpu":
+        raise ValueError(
+            f"x: expected a (B, T, I) float32 CPU tensor, got {tuple(x.shape)} {x.dtype} on "
+            f"{x.device}"
+        )
+    if lengths.dim() != 1 or lengths.shape[0] != x.shape[0] or lengths.is_floating_point():
+        raise ValueError(f"lengths: expected ({x.shape[0]},) integers, got {tuple(lengths.shape)}")
+    return lengths.to(device="cpu", dtype=torch.int64).contiguous()
+
+
+def lstm_layers_fused(
+    x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]], reverse: Sequence[bool]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Several directions of one layer over the same input, in one call.
+
+    ``weights[d] = (w_ih, w_hh, b_ih, b_hh)`` and ``reverse[d]`` for each direction d; returns
+    ``out`` (B, T, D*H) (direction d in columns ``d*H:(d+1)*H``, zero at padded steps), ``h_n``
+    and ``c_n`` (D, B, H). Each direction is what :func:`lstm_layer` gives.
+    """
+    lengths = _check(x, lengths)
+    if len(weights) != len(reverse) or not weights:
+        raise ValueError("weights and reverse: expected one entry per direction")
+    flat = [w for ws in weights for w in ws]
+    return _FusedLSTM.apply(x, lengths, tuple(bool(r) for r in reverse), *flat)
+
+
+def lstm_layer(
+    x: Tensor,
+    lengths: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    reverse: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One direction of one LSTM layer over a right-padded batch.
+
+    ``x`` (B, T, I) float32 CPU, ``lengths`` (B,) int64 with ``1 <= length <= T``. Returns
+    ``out`` (B, T, H) (zero at padded steps), ``h_n`` and ``c_n`` (B, H). ``reverse=False``
+    runs steps ``0 .. length-1`` and returns the state after the last real step;
+    ``reverse=True`` runs each sequence from ``length-1`` down to 0 (``out[b, t]`` is the
+    reverse output at original position t) and returns the state after step 0. Differentiable
+    with respect to ``x``, the four weights, and through ``h_n`` and ``c_n``.
+    """
+    out, h_n, c_n = lstm_layers_fused(x, lengths, [(w_ih, w_hh, b_ih, b_hh)], [reverse])
+    return out, h_n[0], c_n[0]
+
+
+def bilstm_layer(
+    x: Tensor, lengths: Tensor, forward: Sequence[Tensor], backward: Sequence[Tensor]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Both directions of a bidirectional layer in one call (each direction on its own thread
+    when there are two): ``out`` (B, T, 2H) = [forward, reverse], ``h_n``, ``c_n`` (2, B, H)."""
+    return lstm_layers_fused(x, lengths, [forward, backward], [False, True])
