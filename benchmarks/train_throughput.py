@@ -53,6 +53,11 @@ to settle, records the pressure over each timed region, and reruns a (row, round
 pressure exceeded ``--max-pressure`` (``--retries`` times, once for the slow training rows;
 discarded attempts stay in the JSON).
 
+The measured processes import a copy of src/padless taken when the run starts (its C++ kernel
+built once, in a private TORCH_EXTENSIONS_DIR, before any timing), so edits made while the
+benchmark runs do not mix versions; ``--no-snapshot`` measures the live sources. The sources'
+hash is in the JSON.
+
 Peak FLOP/s is measured in the same run (a subprocess per round): fp32 torch.mm 1024^3 and the
 recurrent step shape 64x128 @ 128x512, best chunk per process, best over rounds. Achieved
 FLOP/s uses the BRIEF's count per token, direction and layer: LSTM 8*H*(I+H), GRU 6*H*(I+H),
@@ -69,6 +74,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -178,13 +184,7 @@ def padless_source_sha256() -> str:
     edit them while benchmarks run, so every measured process records what it imported."""
     import padless
 
-    root = Path(padless.__file__).resolve().parent
-    h = hashlib.sha256()
-    for rel in ("models.py", "kernels.py", "csrc/lstm.cpp"):
-        path = root / rel
-        if path.exists():
-            h.update(rel.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
+    return _snapshot_hash(Path(padless.__file__).resolve().parent)
 
 
 def cpu_model() -> str:
@@ -436,6 +436,9 @@ def child_gemm(spec: dict) -> dict:
 
 
 def child_main(spec_path: str, key: str) -> None:
+    if key == "build":  # import padless and build its C++ kernel once, before any timing
+        print("RESULT " + json.dumps(_kernel_status() or {}), flush=True)
+        return
     spec = json.loads(Path(spec_path).read_text())
     result = child_gemm(spec) if key == "gemm" else child_row(spec, key)
     print("RESULT " + json.dumps(result), flush=True)
@@ -444,6 +447,30 @@ def child_main(spec_path: str, key: str) -> None:
 # --------------------------------------------------------------------------------------------
 # parent: data, plans, orchestration, table
 # --------------------------------------------------------------------------------------------
+
+
+def snapshot_padless(env: dict) -> tuple[Path, str]:
+    """Copy the padless package to a temporary folder that the measured processes import (via
+    PYTHONPATH) and build its C++ kernel there once, in a private TORCH_EXTENSIONS_DIR: every
+    row then runs the same sources, even while others edit src/padless."""
+    import padless
+
+    src = Path(padless.__file__).resolve().parent
+    root = Path(tempfile.mkdtemp(prefix="padless-bench-"))
+    shutil.copytree(src, root / "padless", ignore=shutil.ignore_patterns("__pycache__"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    digest = _snapshot_hash(root / "padless")
+    ext_dir = Path(tempfile.gettempdir()) / "padless-bench-ext" / digest
+    env.setdefault("TORCH_EXTENSIONS_DIR", str(ext_dir))
+    return root, digest
+
+
+def _snapshot_hash(package: Path) -> str:
+    h = hashlib.sha256()
+    for rel in ("models.py", "kernels.py", "csrc/lstm.cpp"):
+        if (package / rel).exists():
+            h.update(rel.encode() + b"\0" + (package / rel).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def load_subset(args) -> dict:
@@ -529,7 +556,11 @@ def _run_child_once(spec_path: str, key: str, timeout: float, env: dict) -> dict
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", spec_path, "--row", key]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **env, "PADLESS_BENCH_CHILD": "1"},
         )
     except subprocess.TimeoutExpired:
         return {"row": key, "error": f"timed out after {timeout:.0f} s"}
@@ -901,13 +932,21 @@ def main() -> None:
         "MALLOC_MMAP_THRESHOLD_=33554432 to test glibc malloc settings",
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 256 reviews, 1 round")
+    ap.add_argument(
+        "--no-snapshot",
+        dest="snapshot",
+        action="store_false",
+        help="measure the live src/padless instead of a copy taken at the start",
+    )
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--row", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
+    if args.child is not None:  # a measured process: never starts further processes
         child_main(args.child, args.row)
         return
+    if os.environ.get("PADLESS_BENCH_CHILD"):
+        raise SystemExit("train_throughput: a measured process must not start a benchmark")
     if args.quick:
         args.rows, args.rounds, args.slow_batches = min(args.rows, 256), 1, 1
         if args.out == str(DEFAULT_OUT):
@@ -917,6 +956,17 @@ def main() -> None:
 
     start = time.perf_counter()
     import torch
+
+    snapshot_root, source_hash = None, padless_source_sha256()
+    if args.snapshot:
+        snapshot_root, source_hash = snapshot_padless(args.env)
+        t0 = time.perf_counter()
+        build = _run_child_once("-", "build", args.child_timeout, args.env)
+        print(
+            f"padless sources snapshot {source_hash} in {snapshot_root}; kernel: {build} "
+            f"({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+        )
 
     contract = _encoder_contract()
     subset = load_subset(args)
@@ -938,10 +988,14 @@ def main() -> None:
         file=sys.stderr,
     )
     tables = []
-    for config in configs:
-        table = run_table(config, subset, plans, args, contract)
-        tables.append(table)
-        print_table(table)
+    try:
+        for config in configs:
+            table = run_table(config, subset, plans, args, contract)
+            tables.append(table)
+            print_table(table)
+    finally:
+        if snapshot_root is not None:
+            shutil.rmtree(snapshot_root, ignore_errors=True)
     total = time.perf_counter() - start
     print(f"\ntotal wall time {total:.0f} s")
 
@@ -961,7 +1015,8 @@ def main() -> None:
             "platform": platform.platform(),
             "git_head": _git("rev-parse", "HEAD"),
             "padless_sources_modified": bool(_git("status", "--porcelain", "src/padless")),
-            "padless_source_sha256": padless_source_sha256(),
+            "padless_source_sha256": source_hash,
+            "padless_snapshot": bool(args.snapshot),
             "encoder_contract": contract,
             "child_env": args.env,
         },

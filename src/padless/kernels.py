@@ -144,6 +144,7 @@ class _FusedLSTM(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.reverse = reverse
         ctx.t = x.shape[1]
+        ctx.used = False
         if save:
             ctx.save_for_backward(lengths, xh, gates, cs, *weights)
         return out, h_n, c_n
@@ -151,6 +152,12 @@ class _FusedLSTM(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, dh_n, dc_n):
+        if ctx.used:
+            raise RuntimeError(
+                "padless.kernels: backward through the fused LSTM ran twice (retain_graph); "
+                "the first backward overwrites its saved gates with their gradients"
+            )
+        ctx.used = True
         lengths, xh, gates, cs, *weights = ctx.saved_tensors
         res = _extension().backward(
             dout, dh_n, dc_n, lengths, xh, gates, cs, weights,

@@ -11,7 +11,8 @@
 //   forward:  gates[row] = XH[row] @ [W_ih | W_hh]^T + b      one fused product + cell update
 //   backward: [dh_prev | dx] = dgates[row] @ [W_hh | W_ih]     one fused product per step
 //             [dW_ih | dW_hh] = dgates^T @ XH                  one GEMM over all rows afterwards
-// and padded steps cost nothing anywhere.
+// and padded steps cost nothing anywhere. The backward pass writes the gate gradients over the
+// saved activated gates (no extra buffer), so it can run only once per forward pass.
 //
 // Every batch row is an independent recurrence, so the work is split into tasks (direction x
 // group of rows) that never synchronise: with 2 threads and 2 directions each thread runs one
@@ -23,6 +24,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
 #include <ATen/ops/zeros.h>
 #include <torch/csrc/utils/pybind.h>
 
@@ -443,18 +445,15 @@ struct BwdArgs {
   const Plan* p;
   int64_t d;
   int64_t step;         // +1 forward, -1 reverse (as in the forward pass)
-  const float* g;       // (R, 4H): activated gates i, f, g, o
+  float* g;             // (R, 4H): activated gates in, gate gradients (pre-activation) out
   const float* csave;   // (R, H)
-  const float* xh;      // (R, xs): [x | h_prev] rows of the forward pass
-  int64_t xs;
   const float* dout;    // (B, T, D*H) or null
   const float* dh_n;    // (B, H) or null
   const float* dc_n;    // (B, H) or null
   const float* w_ih;    // (4H, I)
   const float* w_hh;    // (4H, H)
   float* dx;            // (R, I) this direction's share of dx, or null
-  float* dw;            // (4H, I + H): this task's [dW_ih | dW_hh]
-  float* db;            // (4H): this task's db
+  float* db;            // (4H) accumulator of this task
 };
 
 template <int RB>
@@ -477,108 +476,45 @@ PL_INLINE void bwd_dx_block(const float* const* a, const float* wt, int64_t K, f
     for (int q = 0; q < 4; ++q) stn(dst[r] + col + q * L, acc[r][q], nvalid - q * L);
 }
 
-// C[u0 + i, c0 : c0 + 64] += sum_k a[k][u0 + i] * b[k][c0 : c0 + 64] for RB gate units i: the
-// weight gradient dgates^T @ [x | h_prev] accumulated over a few steps' rows. FULL: 64 valid
-// columns in b (else ncols, read masked).
-template <int RB, bool FULL>
-PL_INLINE void dw_block(const float* const* a, const float* const* b, int64_t K, int64_t u0,
-                        int64_t c0, int ncols, float* C, int64_t ldc) {
-  vf acc[RB][4];
-  float* c = C + u0 * ldc + c0;
-#pragma GCC unroll 6
-  for (int i = 0; i < RB; ++i)
-    for (int q = 0; q < 4; ++q) acc[i][q] = ld(c + i * ldc + q * L);
-  for (int64_t k = 0; k < K; ++k) {
-    const float* bk = b[k] + c0;
-    const float* ak = a[k] + u0;
-    vf b0, b1, b2, b3;
-    if (FULL) {
-      b0 = ld(bk), b1 = ld(bk + 16), b2 = ld(bk + 32), b3 = ld(bk + 48);
-    } else {
-      b0 = ldn(bk, ncols), b1 = ldn(bk + 16, ncols - 16), b2 = ldn(bk + 32, ncols - 32),
-      b3 = ldn(bk + 48, ncols - 48);
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < RB; ++i) {
-      const float x = ak[i];
-      acc[i][0] += x * b0;
-      acc[i][1] += x * b1;
-      acc[i][2] += x * b2;
-      acc[i][3] += x * b3;
-    }
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < RB; ++i)
-    for (int q = 0; q < 4; ++q) st(c + i * ldc + q * L, acc[i][q]);
-}
-
-constexpr int64_t DW_STEPS = 4;  // steps whose rows are gathered before each dW update
-
 void backward_task(const BwdArgs& a, const std::vector<int64_t>& rows) {
   const Plan& p = *a.p;
-  const int64_t I = p.I, H = p.H, K = 4 * H, KX = I + H, OS = p.D * H, n_all = rows.size();
+  const int64_t I = p.I, H = p.H, K = 4 * H, OS = p.D * H, n_all = rows.size();
   if (n_all == 0) return;
   const int64_t tiles = ceil_div(H, L), hs = tiles * L;
   const int64_t th = ceil_div(H, NB), ds = th * NB, tx = a.dx ? ceil_div(I, NB) : 0;
-  const int64_t tw = ceil_div(KX, NB), ldw = tw * NB, xlines = ceil_div(KX, L);
   Scratch wh(th * K * NB), wx(std::max<int64_t>(tx, 1) * K * NB), dh(n_all * ds), dc(n_all * hs),
-      dbacc(4 * hs), ring(DW_STEPS * n_all * K), dwacc(K * ldw);
+      dbacc(4 * hs);
   pack_cols(a.w_hh, H, K, H, wh.p);  // dh_prev = dgates @ W_hh
   if (a.dx) pack_cols(a.w_ih, I, K, I, wx.p);  // dx = dgates @ W_ih
   std::memset(dh.p, 0, n_all * ds * sizeof(float));
   std::memset(dc.p, 0, n_all * hs * sizeof(float));
   std::memset(dbacc.p, 0, 4 * hs * sizeof(float));
-  std::memset(dwacc.p, 0, K * ldw * sizeof(float));
   for (int64_t r = 0; r < n_all; ++r) {  // the final states' gradients enter at the last step
     const int64_t b = rows[r];
     if (a.dh_n) std::memcpy(dh.p + r * ds, a.dh_n + b * H, H * sizeof(float));
     if (a.dc_n) std::memcpy(dc.p + r * hs, a.dc_n + b * H, H * sizeof(float));
   }
   std::vector<int64_t> tok(n_all);
-  std::vector<const float*> doutp(n_all), grow(n_all), acc_g, acc_x;
+  std::vector<const float*> doutp(n_all), grow(n_all);
   std::vector<float*> dxrow(n_all);
-  acc_g.reserve(DW_STEPS * n_all);
-  acc_x.reserve(DW_STEPS * n_all);
-  // dW += (gathered dgates rows)^T @ (their XH rows).
-  auto flush_dw = [&]() {
-    const int64_t nk = acc_g.size();
-    if (nk == 0) return;
-    for (int64_t c = 0; c < tw; ++c) {
-      const int ncols = static_cast<int>(std::min<int64_t>(NB, KX - c * NB));
-      for (int64_t u0 = 0; u0 < K; u0 += RB_MAX) {
-        with_rows(static_cast<int>(std::min<int64_t>(RB_MAX, K - u0)), [&](auto rb) {
-          constexpr int RB = decltype(rb)::value;
-          if (ncols == NB)
-            dw_block<RB, true>(acc_g.data(), acc_x.data(), nk, u0, c * NB, ncols, dwacc.p, ldw);
-          else
-            dw_block<RB, false>(acc_g.data(), acc_x.data(), nk, u0, c * NB, ncols, dwacc.p, ldw);
-        });
-      }
-    }
-    acc_g.clear();
-    acc_x.clear();
-  };
   const int64_t steps = p.len[rows[0]];
   int64_t n = 0;
   for (int64_t s = steps - 1; s >= 0; --s) {
     while (n < n_all && p.len[rows[n]] > s) ++n;
-    float* slot = ring.p + ((steps - 1 - s) % DW_STEPS) * n_all * K;
     for (int64_t r = 0; r < n; ++r) {
       const int64_t b = rows[r], pos = a.step > 0 ? s : p.len[b] - 1 - s;
       tok[r] = p.base[b] + pos;
       doutp[r] = a.dout ? a.dout + (b * p.T + pos) * OS + a.d * H : nullptr;
-      grow[r] = slot + r * K;
+      grow[r] = a.g + tok[r] * K;
       dxrow[r] = a.dx ? a.dx + tok[r] * I : nullptr;
     }
-    // Gate gradients (pre-activation) of every live row.
+    // Gate gradients of every live row, over the saved activated gates.
     for (int64_t r = 0; r < n; ++r) {
-      const float* g0 = a.g + tok[r] * K;
-      float* dg0 = slot + r * K;
+      float* g0 = a.g + tok[r] * K;
       const float* c0 = a.csave + tok[r] * H;
       const float* cp0 = c0 - a.step * H;  // c before this token: zero separator at the start
       // This row's lines of its next (earlier) step, fetched into L2 a step ahead.
       const float* gn = g0 - a.step * K;
-      const float* xn = a.xh + (tok[r] - a.step) * a.xs;
       for (int64_t j = 0; j < tiles; ++j) {
         prefetch(gn + j * L);
         prefetch(gn + H + j * L);
@@ -587,11 +523,10 @@ void backward_task(const BwdArgs& a, const std::vector<int64_t>& rows) {
         prefetch(cp0 - a.step * H + j * L);
         if (doutp[r]) prefetch(doutp[r] - a.step * OS + j * L);
         if (a.dx && j * L < I) prefetch(dxrow[r] - a.step * I + j * L);
-        for (int64_t q = j; q < xlines; q += tiles) prefetch(xn + q * L);
       }
       for (int64_t j = 0; j < tiles; ++j) {
         const int nv = static_cast<int>(std::min<int64_t>(L, H - j * L));
-        const float* g = g0 + j * L;
+        float* g = g0 + j * L;
         const vf i = ldn(g, nv), f = ldn(g + H, nv), gg = ldn(g + 2 * H, nv),
                  o = ldn(g + 3 * H, nv);
         const vf c = ldn(c0 + j * L, nv), cprev = ldn(cp0 + j * L, nv);
@@ -605,11 +540,10 @@ void backward_task(const BwdArgs& a, const std::vector<int64_t>& rows) {
         const vf dg = dct * i * (1.0f - gg * gg);
         const vf dov = dhv * tc * o * (1.0f - o);
         st(dcp, dct * f);
-        float* dgp = dg0 + j * L;
-        stn(dgp, di, nv);
-        stn(dgp + H, df, nv);
-        stn(dgp + 2 * H, dg, nv);
-        stn(dgp + 3 * H, dov, nv);
+        stn(g, di, nv);
+        stn(g + H, df, nv);
+        stn(g + 2 * H, dg, nv);
+        stn(g + 3 * H, dov, nv);
         float* dbp = dbacc.p + j * L;
         st(dbp, ld(dbp) + di);
         st(dbp + hs, ld(dbp + hs) + df);
@@ -629,16 +563,9 @@ void backward_task(const BwdArgs& a, const std::vector<int64_t>& rows) {
                            static_cast<int>(std::min<int64_t>(NB, I - c * NB)));
       });
     }
-    for (int64_t r = 0; r < n; ++r) {
-      acc_g.push_back(grow[r]);
-      acc_x.push_back(a.xh + tok[r] * a.xs);
-    }
-    if ((steps - s) % DW_STEPS == 0) flush_dw();
   }
-  flush_dw();
-  for (int64_t u = 0; u < K; ++u) std::memcpy(a.dw + u * KX, dwacc.p + u * ldw, KX * sizeof(float));
   for (int64_t g = 0; g < 4; ++g)
-    for (int64_t u = 0; u < H; ++u) a.db[g * H + u] = dbacc.p[g * hs + u];
+    for (int64_t u = 0; u < H; ++u) a.db[g * H + u] += dbacc.p[g * hs + u];
 }
 
 // ------------------------------------------------------------------------------ entry points
@@ -743,23 +670,21 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x_in, const at::Tensor& l
   return {out, h_n, c_n, xh, g, csave};
 }
 
-// Returns {dx (B, T, I) or undefined, then per direction dW_ih, dW_hh, db}. Reads the saved
-// tensors only (a second backward gives the same result).
+// Returns {dx (B, T, I) or undefined, then per direction dW_ih, dW_hh, db}. Overwrites G.
 std::vector<at::Tensor> lstm_backward(const c10::optional<at::Tensor>& dout_in,
                                       const c10::optional<at::Tensor>& dh_n_in,
                                       const c10::optional<at::Tensor>& dc_n_in,
                                       const at::Tensor& lengths, const at::Tensor& xh,
-                                      const at::Tensor& g, const at::Tensor& csave,
+                                      at::Tensor g, const at::Tensor& csave,
                                       const std::vector<at::Tensor>& weights,
                                       const std::vector<bool>& reverse, int64_t T, bool need_dx) {
   const int64_t D = reverse.size(), I = weights.at(0).size(1);
   int64_t H = 0;
   check_weights(weights, D, I, H);
   const Plan p = make_plan(lengths, T, I, H, D);
-  const int64_t B = p.B, R = p.R, xs = xh.size(2), KX = I + H;
+  const int64_t B = p.B, R = p.R, xs = xh.size(2);
   TORCH_CHECK(g.defined() && g.is_contiguous() && g.size(0) == D && g.size(1) == R &&
-                  g.size(2) == 4 * H && xh.is_contiguous() && xh.size(1) == R && xs >= KX &&
-                  csave.is_contiguous() && csave.size(1) == R,
+                  g.size(2) == 4 * H && xh.size(1) == R,
               "saved tensors do not match the lengths");
   at::Tensor dout, dh_n, dc_n;
   if (dout_in.has_value() && dout_in->defined()) dout = dout_in->contiguous();
@@ -773,29 +698,38 @@ std::vector<at::Tensor> lstm_backward(const c10::optional<at::Tensor>& dout_in,
   const auto opt = g.options();
   at::Tensor dxp = need_dx ? pooled_empty({D, R, I}) : at::Tensor();
   const int64_t ng = p.groups.size();
-  at::Tensor dwt = at::empty({ng, D, 4 * H, KX}, opt), dbt = at::empty({ng, D, 4 * H}, opt);
+  at::Tensor dbt = at::zeros({ng, D, 4 * H}, opt);
+  // [dW_ih | dW_hh] = dgates^T @ [x | h_prev] over all rows (separator rows zeroed first).
+  std::vector<at::Tensor> dw(D);
+  auto weight_grad = [&](int64_t d) {
+    zero_separators(g.data_ptr<float>() + d * R * 4 * H, 4 * H, p);
+    dw[d] = at::mm(g[d].t(), xh[d].narrow(1, 0, I + H));  // (4H, I + H)
+  };
+  // With one task per direction, that task goes on to its direction's GEMM (single-threaded
+  // inside the parallel region), so the threads never wait for each other in between.
+  const bool gemm_in_task = ng == 1 && D > 1;
   at::parallel_for(0, D * ng, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t d = t % D;  // t = group * D + d
+      const int64_t d = t % D;
       BwdArgs a;
       a.p = &p;
       a.d = d;
       a.step = reverse[d] ? -1 : 1;
       a.g = g.data_ptr<float>() + d * R * 4 * H;
       a.csave = csave.data_ptr<float>() + d * R * H;
-      a.xh = xh.data_ptr<float>() + d * R * xs;
-      a.xs = xs;
       a.dout = dout.defined() ? dout.data_ptr<float>() : nullptr;
       a.dh_n = dh_n.defined() ? dh_n.data_ptr<float>() + d * B * H : nullptr;
       a.dc_n = dc_n.defined() ? dc_n.data_ptr<float>() + d * B * H : nullptr;
       a.w_ih = wih[d].data_ptr<float>();
       a.w_hh = whh[d].data_ptr<float>();
       a.dx = need_dx ? dxp.data_ptr<float>() + d * R * I : nullptr;
-      a.dw = dwt.data_ptr<float>() + t * 4 * H * KX;
-      a.db = dbt.data_ptr<float>() + t * 4 * H;
+      a.db = dbt.data_ptr<float>() + t * 4 * H;  // t = group * D + d
       backward_task(a, p.groups[t / D]);
+      if (gemm_in_task) weight_grad(d);
     }
   });
+  if (!gemm_in_task)
+    for (int64_t d = 0; d < D; ++d) weight_grad(d);
   std::vector<at::Tensor> res;
   if (need_dx) {  // dx[b, t] = sum over directions; zero at padded steps
     at::Tensor dx = at::empty({B, T, I}, opt);
@@ -816,12 +750,11 @@ std::vector<at::Tensor> lstm_backward(const c10::optional<at::Tensor>& dout_in,
   } else {
     res.push_back(at::Tensor());
   }
-  const at::Tensor dw = ng == 1 ? dwt[0] : dwt.sum(0);  // (D, 4H, I + H)
-  const at::Tensor db = ng == 1 ? dbt[0] : dbt.sum(0);  // (D, 4H)
+  const at::Tensor db = dbt.sum(0);  // (D, 4H)
   for (int64_t d = 0; d < D; ++d) {
     res.push_back(dw[d].narrow(1, 0, I).contiguous());
     res.push_back(dw[d].narrow(1, I, H).contiguous());
-    res.push_back(db[d].clone());
+    res.push_back(db[d]);
   }
   return res;
 }
