@@ -19,7 +19,8 @@ Why the ``padded`` path is exact:
 Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
 rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
 :mod:`padless.kernels` when it is built, which runs both directions without gathers and skips
-padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed`` (``PackedSequence`` through the same fused kernels), ``reference`` (the
+padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
+(``PackedSequence`` through torch's fused kernels), ``reference`` (the
 explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
 ``auto`` = ``padded`` on every device and in both training and inference: measured on a
 2-core CPU, padded trains a BiLSTM 15-25x faster than packed and infers at least as fast
