@@ -23,9 +23,9 @@ padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
 (``PackedSequence`` through torch's fused kernels), ``reference`` (the
 explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
 ``auto`` = ``padded`` on every device and in both training and inference: measured on a
-2-core CPU, padded trains a BiLSTM 15-25x faster than packed and infers at least as fast
-(BENCHMARKS.md, ``benchmarks/train_throughput.py``). On CUDA it is the same choice, unmeasured
-here for lack of a GPU.
+2-core CPU, padded trains a BiLSTM ~25x faster than packed (BENCHMARKS.md,
+``benchmarks/train_throughput.py``); the inference comparison is still to be recorded.
+On CUDA it is the same choice, unmeasured here for lack of a GPU.
 """
 
 from __future__ import annotations
