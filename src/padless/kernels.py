@@ -1,23 +1,26 @@
 """Fused, exact, variable-length LSTM layer for float32 CPU tensors (a C++ extension).
 
 The extension (``csrc/lstm.cpp``) is compiled on first use with
-``torch.utils.cpp_extension.load`` (needs ninja and a C++ compiler; about a minute, cached in
-the torch extensions directory afterwards). :func:`available` reports whether it could be
-built; ``PADLESS_NO_EXT=1`` turns it off.
+``torch.utils.cpp_extension.load`` (needs ninja and a C++ compiler; about 25 s, then cached in
+the torch extensions directory: later processes load it in about a second). :func:`available`
+reports whether it could be built; ``PADLESS_NO_EXT=1`` turns it off.
 
 Shapes: B batch, T padded time, I input features, H hidden size, D directions.
 
 What it computes is exactly ``torch.nn.LSTM``'s layer (gate order i, f, g, o; zero initial
 state) on each sequence on its own: rows are sorted by length once, so at step ``s`` only the
 rows with ``length > s`` are computed and padding costs nothing; the reverse direction starts at
-each sequence's own last real step (no gathers). Per step, one fused loop computes the recurrent
-product ``h @ W_hh^T`` in registers together with the gate activations and the cell update; the
-input projection and all weight gradients are single large GEMMs over the real tokens. Every
-batch row is an independent recurrence, so the (direction x row group) tasks run on the
-intra-op threads without any synchronisation (two directions on two threads: one each).
+each sequence's own last real step (no gathers). Per step, one register-blocked loop computes
+``[x_t | h_prev] @ [W_ih | W_hh]^T`` together with the gate activations and the cell update; the
+backward step likewise computes the gate gradients and ``dgates @ [W_hh | W_ih]`` (dh and dx)
+in one pass, and the weight gradients are one large GEMM per direction over the real tokens.
+Every batch row is an independent recurrence, so the (direction x row group) tasks run on the
+intra-op threads without any synchronisation (two directions on two threads: one each). Large
+internal buffers are pooled across calls (:func:`empty_cache` releases them).
 
 Limits: float32, CPU, one layer per call (stack layers and apply dropout between them in
-Python), zero initial state, no double backward (``backward`` may run once per forward).
+Python), zero initial state, backward at most once per forward (no retain_graph re-use, no
+double backward).
 """
 
 from __future__ import annotations
