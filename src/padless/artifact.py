@@ -6,6 +6,7 @@ Layout of ``DIR/model/``::
     config.json         padless version, model hyper-parameters, input kind
     labels.json         task and label names in logit order
     text.json + vocab.json | tokenizer.json   the text pipeline (text models)
+    normalizer.json     feature statistics of the train split (numeric models)
     metrics.json        metrics of the run that produced it (optional)
     manifest.json       sha256 of every file above
 
@@ -25,7 +26,7 @@ from padless import __version__
 from padless.data import LabelSpace
 from padless.errors import ArtifactError, format_error
 from padless.models import SequenceClassifier
-from padless.text import TextEncoder
+from padless.pipeline import InputPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +37,11 @@ MANIFEST = "manifest.json"
 
 @dataclass
 class Artifact:
-    """A loaded model directory: the network (eval mode), its text encoder and label space."""
+    """A loaded model directory: the network (eval mode), its input pipeline and label space."""
 
     model: SequenceClassifier
     labels: LabelSpace
-    encoder: TextEncoder | None
+    pipeline: InputPipeline
     meta: dict[str, Any]
     path: Path
 
@@ -58,10 +59,12 @@ def save_artifact(
     model: SequenceClassifier,
     model_kwargs: dict[str, Any],
     labels: LabelSpace,
-    encoder: TextEncoder | None,
+    pipeline: InputPipeline,
     metrics: dict[str, Any] | None = None,
+    data_config: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the artifact to ``directory`` (created) and return it."""
+    """Write the artifact to ``directory`` (created) and return it. ``data_config`` (the
+    training ``[data]`` table) lets ``padless evaluate`` read new data the same way."""
     from safetensors.torch import save_file
 
     d = Path(directory)
@@ -73,12 +76,13 @@ def save_artifact(
         "format_version": FORMAT_VERSION,
         "architecture": "SequenceClassifier",
         "model": model_kwargs,
-        "input": "text" if encoder is not None else "numeric",
+        "input": pipeline.kind,
+        "pipeline": pipeline.to_dict(),
+        "data": data_config,
     }
     (d / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     (d / "labels.json").write_text(json.dumps(labels.to_dict(), indent=2), encoding="utf-8")
-    if encoder is not None:
-        encoder.save(d)
+    pipeline.save(d)
     if metrics is not None:
         (d / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     files = sorted(p.name for p in d.iterdir() if p.is_file() and p.name != MANIFEST)
@@ -151,7 +155,7 @@ def load_artifact(directory: str | Path) -> Artifact:
             )
         )
     labels = LabelSpace.from_dict(_read_json(d / "labels.json"))
-    encoder = TextEncoder.load(d) if meta.get("input") == "text" else None
+    pipeline = InputPipeline.load(d, meta)
     model = SequenceClassifier(**meta["model"])
     try:
         state = load_file(str(d / WEIGHTS))
@@ -175,4 +179,4 @@ def load_artifact(directory: str | Path) -> Artifact:
             )
         )
     model.eval()
-    return Artifact(model=model, labels=labels, encoder=encoder, meta=meta, path=d)
+    return Artifact(model=model, labels=labels, pipeline=pipeline, meta=meta, path=d)

@@ -1,4 +1,4 @@
-"""The ``padless`` command line: ``train``, ``predict`` and ``lengths``.
+"""The ``padless`` command line: ``train``, ``evaluate``, ``predict`` and ``lengths``.
 
 Errors caused by input (data, config, artifacts) print one readable line and exit with code 2;
 anything else is a bug and keeps its traceback.
@@ -28,9 +28,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    metrics = train(cfg, out, quiet=args.quiet)
+    metrics = train(cfg, out, quiet=args.quiet, resume=args.resume)
     summary = {
-        k: {m: round(v, 4) for m, v in metrics[k].items() if m != "examples"}
+        k: {m: round(v, 4) for m, v in metrics[k].items() if isinstance(v, float)}
         for k in ("train", "valid", "test")
         if k in metrics
     }
@@ -38,8 +38,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_inputs(source: str) -> tuple[list[str], str]:
-    """Lines of text from a file or stdin; ``.jsonl`` files give the ``text`` field of each line."""
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from padless.evaluate import evaluate_artifact
+    from padless.metrics import format_metrics
+
+    result = evaluate_artifact(
+        args.model, args.data, split=args.split, batch_size=args.batch_size, quiet=args.quiet
+    )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if args.format == "json":
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['data']} ({result['split']} split, {result['examples']} examples), "
+            f"loss {result['loss']:.4f}"
+        )
+        print(format_metrics(result, result["labels"]))
+    return 0
+
+
+def _read_inputs(source: str) -> tuple[list, str]:
+    """Lines of text from a file or stdin; ``.jsonl`` files (or stdin lines starting with
+    ``{``) give the ``text`` or ``inputs`` (a numeric / token-id sequence) field of each line."""
     if source == "-":
         data, where = sys.stdin.buffer.read(), "<stdin>"
     else:
@@ -63,7 +85,8 @@ def _read_inputs(source: str) -> tuple[list[str], str]:
             "re-encode the input as UTF-8",
         ) from None
     lines = text.splitlines()
-    if source.endswith(".jsonl"):
+    first = next((line for line in lines if line.strip()), "")
+    if source.endswith(".jsonl") or first.lstrip().startswith("{"):
         texts = []
         for n, line in enumerate(lines, start=1):
             if not line.strip():
@@ -77,14 +100,15 @@ def _read_inputs(source: str) -> tuple[list[str], str]:
                     repr(line[:60]),
                     "fix that line",
                 ) from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            value = obj.get("text", obj.get("inputs")) if isinstance(obj, dict) else None
+            if not isinstance(value, (str, list)):
                 raise data_error(
                     f"{where} line {n}",
-                    'an object with a string "text" field',
+                    'an object with a "text" string or an "inputs" sequence',
                     repr(line[:60]),
-                    'write {"text": "..."}',
+                    'write {"text": "..."} or {"inputs": [[0.1, 2.0], ...]}',
                 )
-            texts.append(obj["text"])
+            texts.append(value)
         return texts, where
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -192,7 +216,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config value (repeatable), e.g. --set train.epochs=1",
     )
     p.add_argument("--out", help="output directory (default runs/<config name>)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint (same config)",
+    )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "evaluate", help="accuracy, macro-F1, ROC-AUC and confusion matrix of a model on data"
+    )
+    p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
+    p.add_argument(
+        "data",
+        help="data read like the model's training data: a table, IMDB tarball/CSV/folder, "
+        "UEA .ts file or folder, or imdb / imdb-sample / the synthetic task name",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="train, valid, test or all (default: test "
+        "when the data has a test split, else all rows)",
+    )
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON to FILE")
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="what to print (default table)"
+    )
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict with a trained model; one JSON line per input")
     p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")

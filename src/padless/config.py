@@ -28,25 +28,50 @@ from padless.errors import config_error
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where examples come from.
+    """Where examples come from (see :func:`padless.pipeline.load_data`).
 
-    ``source`` is ``"imdb-sample"`` (the embedded sample), ``"imdb"`` (the official tarball,
-    downloaded and cached, or ``path``) or ``"table"`` (a CSV / TSV / JSONL / Parquet file at
-    ``path`` with the named columns). Rows without a split go to train; ``valid_fraction`` of
-    train is held out for validation when the data has no ``valid`` split.
+    ``source`` is one of:
+
+    * ``"imdb-sample"`` (embedded sample), ``"imdb"`` (official tarball, downloaded and cached,
+      or ``path``), ``"table"`` (CSV / TSV / JSONL / Parquet text table at ``path``);
+    * ``"ts"`` (UEA/UCR: ``path`` is the folder or ``.../Name`` prefix of a ``Name_TRAIN.ts`` /
+      ``Name_TEST.ts`` pair, or one ``.ts`` file plus ``test_path``), ``"long_table"`` (one row
+      per time step, grouped by ``id_column``, ordered by ``step_column``);
+    * synthetic: ``"sum_mod"``, ``"adding"`` (regression), ``"running_sum_mod"`` (per-step
+      tagging), sized by ``train_size`` / ``valid_size`` / ``test_size`` with lengths in
+      ``[min_length, max_length]`` and generated from ``seed``.
+
+    ``task`` is ``"auto"`` (inferred from the labels) or forces binary / multiclass /
+    multilabel / regression / tagging. Rows without a split go to train; ``valid_fraction`` of
+    train is held out for validation when the data has no ``valid`` split. Numeric sequences
+    are standardised with train statistics (``normalize``) and cut to ``max_steps``.
     """
 
     source: str = "imdb-sample"
     path: str | None = None
+    test_path: str | None = None
     format: str | None = None
+    task: str = "auto"
     text_column: str = "text"
     label_column: str = "label"
     split_column: str | None = "split"
+    id_column: str = "id"
+    step_column: str | None = None
     multilabel: bool = False
     label_delimiter: str | None = None
     skip_empty: bool = False
+    nan_policy: str = "raise"
+    normalize: bool = True
+    max_steps: int | None = None
     valid_fraction: float = 0.1
     limit: int | None = None
+    seed: int = 0
+    train_size: int = 10000
+    valid_size: int = 1000
+    test_size: int = 1000
+    min_length: int = 1
+    max_length: int = 100
+    modulus: int = 10
 
 
 @dataclass(frozen=True)
@@ -81,19 +106,47 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation loop. ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``."""
+    """The optimisation loop (see :func:`padless.train.train`).
+
+    AdamW with ``lr`` and ``weight_decay``; ``scheduler`` ``"plateau"`` (ReduceLROnPlateau on
+    the monitored validation value, ``lr_factor`` / ``lr_patience``), ``"cosine"`` (per step to
+    ``min_lr``), ``"onecycle"`` (per step, peak ``lr``) or ``"none"``; ``warmup_steps`` of linear
+    warm-up before cosine. ``monitor`` picks the best epoch and drives plateau and early stopping
+    (``"auto"``: valid accuracy for classification, valid loss for regression; or ``"loss"``,
+    ``"accuracy"``, ``"macro_f1"``, ...); ``early_stopping`` > 0 stops after that many epochs
+    without improvement. ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``.
+    ``amp`` is ``"auto"`` (off on CPU, where autocast was measured slower; bf16 on CUDA when
+    supported, else fp16), ``"off"``, ``"bf16"`` or ``"fp16"``. ``compile`` wraps the model in
+    ``torch.compile`` and pads batches to a multiple of ``pad_to_multiple_of`` (default 64 with
+    compile) so it compiles a bounded number of shapes.
+    """
 
     epochs: int = 3
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    scheduler: str = "plateau"
+    lr_factor: float = 0.5
+    lr_patience: int = 1
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+    monitor: str = "auto"
+    early_stopping: int = 0
     seed: int = 0
+    deterministic: bool = False
     sampler: str = "bucket"
     max_tokens: int | None = None
+    pad_to_multiple_of: int | None = None
+    amp: str = "auto"
+    compile: bool = False
+    device: str = "auto"
     flush_denormal: bool = True
     num_threads: int | None = None
     eval_batch_size: int = 256
+    keep_checkpoints: int = 2
+    tensorboard: bool = False
+    memory_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,7 +161,18 @@ class Config:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "data.source": ("imdb-sample", "imdb", "table"),
+    "data.source": (
+        "imdb-sample",
+        "imdb",
+        "table",
+        "ts",
+        "long_table",
+        "sum_mod",
+        "adding",
+        "running_sum_mod",
+    ),
+    "data.task": ("auto", "binary", "multiclass", "multilabel", "regression", "tagging"),
+    "data.nan_policy": ("raise", "drop_steps", "zero"),
     "text.tokenizer": ("word", "wordpiece", "bpe"),
     "text.truncation": ("head", "tail", "head+tail"),
     "model.cell": ("lstm", "gru", "rnn"),
@@ -116,7 +180,61 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.nonlinearity": ("tanh", "relu"),
     "model.execution": ("auto", "padded", "packed", "reference"),
     "train.sampler": ("bucket", "token_budget", "random"),
+    "train.scheduler": ("plateau", "cosine", "onecycle", "none"),
+    "train.amp": ("auto", "off", "bf16", "fp16"),
 }
+
+
+# (lowest, highest, highest included); None = unbounded
+_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "data.valid_fraction": (0, 1, False),
+    "data.limit": (1, None, True),
+    "data.max_steps": (1, None, True),
+    "data.train_size": (1, None, True),
+    "data.valid_size": (0, None, True),
+    "data.test_size": (0, None, True),
+    "data.min_length": (1, None, True),
+    "data.max_length": (1, None, True),
+    "data.modulus": (1, None, True),
+    "text.max_size": (3, None, True),
+    "text.min_freq": (1, None, True),
+    "text.max_length": (1, None, True),
+    "model.embedding_dim": (1, None, True),
+    "model.hidden_size": (1, None, True),
+    "model.num_layers": (1, None, True),
+    "model.dropout": (0, 1, False),
+    "model.transformer_layers": (0, None, True),
+    "model.transformer_heads": (1, None, True),
+    "train.epochs": (1, None, True),
+    "train.batch_size": (1, None, True),
+    "train.lr": (1e-12, None, True),
+    "train.weight_decay": (0, None, True),
+    "train.grad_clip": (0, None, True),
+    "train.lr_factor": (1e-12, 1, False),
+    "train.lr_patience": (0, None, True),
+    "train.min_lr": (0, None, True),
+    "train.warmup_steps": (0, None, True),
+    "train.early_stopping": (0, None, True),
+    "train.max_tokens": (1, None, True),
+    "train.pad_to_multiple_of": (1, None, True),
+    "train.num_threads": (1, None, True),
+    "train.eval_batch_size": (1, None, True),
+    "train.keep_checkpoints": (1, None, True),
+}
+
+
+def _check_range(key: str, value: Any, where: str) -> None:
+    bounds = _RANGES.get(key)
+    if bounds is None or value is None:
+        return
+    low, high, inclusive = bounds
+    too_high = high is not None and (value > high or (value == high and not inclusive))
+    if (low is not None and value < low) or too_high:
+        if high is None:
+            expected = f"a value >= {low:g}"
+        else:
+            expected = f"a value in [{low:g}, {high:g}{']' if inclusive else ')'}"
+        raise config_error(where, expected, repr(value), f"set {key} within that range")
 
 
 def _suggest(name: str, options: list[str]) -> str:
@@ -188,6 +306,7 @@ def _build(cls: type, table: Any, prefix: str, origin: str) -> Any:
             raise config_error(
                 where, f"one of {', '.join(choices)}", repr(val), _suggest(str(val), list(choices))
             )
+        _check_range(f"{prefix}.{key}", val, where)
         kwargs[key] = val
     return cls(**kwargs)
 

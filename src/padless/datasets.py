@@ -413,7 +413,42 @@ def adding_problem(
     return _dataset(seqs, targets, split, ["value", "marker"], source)
 
 
-SYNTHETIC_TASKS = {"sum_mod": sum_mod, "adding_problem": adding_problem}
+def running_sum_mod(
+    n: int,
+    *,
+    k: int = 10,
+    min_length: int = 1,
+    max_length: int = 100,
+    vocab: int = 10,
+    seed: int = 0,
+    split: str | None = None,
+) -> SequenceDataset:
+    """A per-step **tagging** task: digit sequences as in :func:`sum_mod`, and at every step the
+    tag (sum of the digits so far) mod ``k``; ``labels[i]`` is a list of ``T_i`` tag strings.
+
+    A unidirectional model can solve it exactly, so it also exercises streaming prediction.
+    """
+    _check_args("running_sum_mod", n, min_length, max_length, 1)
+    if k < 1 or vocab < 1:
+        where, got = "running_sum_mod(k=..., vocab=...)", f"k={k}, vocab={vocab}"
+        raise data_error(where, "k >= 1 and vocab >= 1", got, "pass positive values")
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_length, max_length + 1, size=n)
+    digits = rng.integers(0, vocab, size=int(lengths.sum()), dtype=np.int64)
+    seqs = np.split(digits, np.cumsum(lengths)[:-1]) if n else []
+    tags = [[str(int(t)) for t in np.cumsum(d) % k] for d in seqs]
+    source = (
+        f"running_sum_mod(n={n}, k={k}, length={min_length}..{max_length}, vocab={vocab}, "
+        f"seed={seed})"
+    )
+    return _dataset([d + 1 for d in seqs], tags, split, ["token"], source)
+
+
+SYNTHETIC_TASKS = {
+    "sum_mod": sum_mod,
+    "adding_problem": adding_problem,
+    "running_sum_mod": running_sum_mod,
+}
 _SPLIT_STREAMS = {"train": 0, "valid": 1, "test": 2}
 
 

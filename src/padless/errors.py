@@ -42,3 +42,8 @@ def data_error(where: str, expected: str, got: str, fix: str | None = None) -> D
 def config_error(where: str, expected: str, got: str, fix: str | None = None) -> ConfigError:
     """Build a :class:`ConfigError` with the standard expected / got / fix message."""
     return ConfigError(format_error(where, expected, got, fix))
+
+
+class TrainingError(PadlessError, RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the message names the last good
+    checkpoint to resume from."""

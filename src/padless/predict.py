@@ -1,7 +1,9 @@
-"""Inference from a saved artifact: ``padless.load(path).predict(texts)``.
+"""Inference from a saved artifact: ``padless.load(path).predict(inputs)``.
 
-The :class:`Predictor` encodes inputs exactly as training did, runs them in length-sorted
-batches (little padding), and returns results in the caller's order.
+The :class:`Predictor` encodes inputs exactly as training did (the artifact's
+:class:`~padless.pipeline.InputPipeline`), runs them in length-sorted batches (little padding),
+and returns results in the caller's order. Inputs are strings (text models), token-id lists
+(``ids`` models) or (T, F) numeric sequences (numeric models).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import torch
 
 from padless.artifact import Artifact, load_artifact
 from padless.batching import collate
-from padless.errors import data_error
 
 
 class Predictor:
@@ -33,42 +34,40 @@ class Predictor:
     def task(self) -> str:
         return self.artifact.labels.task
 
-    def encode(self, inputs: Sequence[str], where: str = "input") -> list[list[int]]:
-        if self.artifact.encoder is None:
-            raise NotImplementedError(
-                "numeric-input artifacts are predicted from arrays; this slice supports text models"
-            )
-        for i, text in enumerate(inputs):
-            if not isinstance(text, str):
-                raise data_error(
-                    f"{where} row {i}", "a string", type(text).__name__, "pass texts as strings"
-                )
-        return self.artifact.encoder.encode_batch(list(inputs), where=where)
+    def encode(self, inputs: Sequence[Any], where: str = "input") -> list:
+        """One id list / array per input, as the model sees it (before padding)."""
+        return self.artifact.pipeline.encode(list(inputs), where=where)
 
     @torch.no_grad()
-    def logits(self, inputs: Sequence[str], where: str = "input") -> np.ndarray:
-        """(N, C) raw scores, in input order."""
-        ids = self.encode(inputs, where)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((len(ids), self.artifact.labels.num_outputs), dtype=np.float32)
-        for start in range(0, len(ids), self.batch_size):
+    def logits(self, inputs: Sequence[Any], where: str = "input") -> list[np.ndarray] | np.ndarray:
+        """(N, C) raw scores in input order; for tagging a list of (T_i, C) arrays."""
+        encoded = self.encode(inputs, where)
+        order = np.argsort([len(x) for x in encoded], kind="stable")
+        per_row: list[np.ndarray | None] = [None] * len(encoded)
+        for start in range(0, len(encoded), self.batch_size):
             rows = order[start : start + self.batch_size]
-            batch = collate([ids[i] for i in rows])
-            out[rows] = self.artifact.model(batch.inputs, batch.lengths).numpy()
-        return out
+            batch = collate([encoded[i] for i in rows])
+            out = self.artifact.model(batch.inputs, batch.lengths).numpy()
+            for k, i in enumerate(rows):
+                per_row[i] = out[k, : int(batch.lengths[k])] if self.task == "tagging" else out[k]
+        if self.task == "tagging":
+            return per_row
+        width = self.artifact.labels.num_outputs
+        return np.stack(per_row) if per_row else np.zeros((0, width), np.float32)
 
-    def predict(self, inputs: Sequence[str], where: str = "input") -> list[dict[str, Any]]:
-        """One ``{"label": ..., "scores": {label: probability}}`` per input (multi-label:
-        ``"labels"`` lists every label with probability ≥ 0.5)."""
-        logits = torch.from_numpy(self.logits(inputs, where))
-        names = self.labels
+    def _scores(self, logits: np.ndarray) -> list[dict[str, Any]]:
+        names, t = self.labels, torch.from_numpy(np.asarray(logits, dtype=np.float32))
+        if self.task == "regression":
+            return [
+                {"value": float(v[0]) if len(v) == 1 else [float(x) for x in v]} for v in t.tolist()
+            ]
         if self.task == "binary":
-            p = torch.sigmoid(logits[:, 0])
+            p = torch.sigmoid(t[:, 0])
             probs = torch.stack([1 - p, p], dim=-1)
-        elif self.task == "multiclass":
-            probs = torch.softmax(logits, dim=-1)
+        elif self.task in ("multiclass", "tagging"):
+            probs = torch.softmax(t, dim=-1)
         else:
-            probs = torch.sigmoid(logits)
+            probs = torch.sigmoid(t)
         results = []
         for row in probs.tolist():
             scores = {n: round(float(s), 6) for n, s in zip(names, row, strict=True)}
@@ -79,6 +78,14 @@ class Predictor:
             else:
                 results.append({"label": max(scores, key=scores.get), "scores": scores})
         return results
+
+    def predict(self, inputs: Sequence[Any], where: str = "input") -> list[dict[str, Any]]:
+        """One result per input: ``{"label", "scores"}`` (multi-label: ``"labels"`` with every
+        label of probability ≥ 0.5; regression: ``"value"``; tagging: ``"tags"`` per step)."""
+        logits = self.logits(inputs, where)
+        if self.task == "tagging":
+            return [{"tags": [r["label"] for r in self._scores(x)]} for x in logits]
+        return self._scores(logits)
 
 
 def load(path: str | Path, batch_size: int = 64) -> Predictor:

@@ -1,216 +1,205 @@
-"""Training entry point: config → data → text pipeline → model → loop → artifact + metrics.
+"""Training: config → data pipeline → model → loop → artifact, metrics, checkpoints and report.
 
-``train(config, out_dir)`` owns its loop (no framework): AdamW, the loss implied by the label
-space (BCE-with-logits for binary and multi-label, cross-entropy for multi-class), gradient
-clipping, length-bucketed batches, and the best validation epoch kept. It writes
-``out_dir/model/`` (see :mod:`padless.artifact`) and ``out_dir/metrics.json``.
+``train(config, out_dir)`` owns its loop (no framework) and writes::
+
+    out_dir/model/             the artifact (padless.artifact): weights, config, pipeline, labels
+    out_dir/metrics.json       final {"train": {...}, "valid": {...}, "test": {...}, ...}
+    out_dir/metrics.jsonl      one line per epoch
+    out_dir/checkpoints/       epoch-NNNN.pt, written atomically after every epoch
+    out_dir/report/            loss / accuracy / lr curves and the confusion matrix (PNG)
+    out_dir/tensorboard/       with train.tensorboard = true
+
+The loop: AdamW, the loss of the task (padless.evaluate.compute_loss), gradient clipping,
+length-bucketed batches, a scheduler (ReduceLROnPlateau by default, cosine or one-cycle),
+optional AMP and torch.compile, early stopping and the best validation epoch kept.
+``resume=True`` continues from the newest checkpoint (model, optimizer, scheduler, sampler
+epoch, RNG states) and ends with the same metrics as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
 import json
 import logging
 import math
+import random
+import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
-from padless import datasets
+from padless import __version__
 from padless.artifact import save_artifact
-from padless.batching import BucketBatchSampler, TokenBudgetSampler, collate
-from padless.config import Config, DataConfig
-from padless.data import LabelSpace, TextDataset, assign_validation, read_text_table
-from padless.errors import ConfigError, data_error
+from padless.batching import BucketBatchSampler, TokenBudgetSampler
+from padless.checkpoint import CheckpointManager, capture_rng, restore_rng
+from padless.config import Config, TrainConfig
+from padless.errors import ConfigError, TrainingError, config_error
+from padless.evaluate import compute_loss, correct_count, make_batch, run_split
+from padless.hardware import check_memory, resolve_amp, resolve_device
 from padless.models import SequenceClassifier
-from padless.text import TextEncoder
+from padless.pipeline import Prepared, Split, prepare
 
 logger = logging.getLogger(__name__)
 
-
-def load_data(cfg: DataConfig) -> TextDataset:
-    """Read the dataset a :class:`DataConfig` names (embedded sample, IMDB or a table)."""
-    if cfg.source == "imdb-sample":
-        ds = datasets.imdb_sample()
-    elif cfg.source == "imdb":
-        ds = datasets.imdb(cfg.path, skip_empty=cfg.skip_empty)
-    else:
-        if cfg.path is None:
-            raise data_error(
-                "config key 'data.path'",
-                "a path to a CSV/TSV/JSONL/Parquet file",
-                "nothing",
-                'set data.path = "train.csv" (or --set data.path=...)',
-            )
-        ds = read_text_table(
-            cfg.path,
-            text_column=cfg.text_column,
-            label_column=cfg.label_column,
-            split_column=cfg.split_column,
-            fmt=cfg.format,
-            multilabel=cfg.multilabel,
-            label_delimiter=cfg.label_delimiter,
-            skip_empty=cfg.skip_empty,
-        )
-    if cfg.limit is not None and cfg.limit < len(ds):
-        rng = np.random.default_rng(0)
-        ds = ds.subset(np.sort(rng.permutation(len(ds))[: cfg.limit]))
-        logger.info("data.limit: using %d of the rows", cfg.limit)
-    return ds
+MINIMISED = ("loss", "mse", "rmse", "mae")
+HEADLINE = ("accuracy", "macro_f1", "roc_auc", "micro_f1", "mse", "mae", "r2")
+RESUMABLE_CHANGES = {"train.epochs", "train.num_threads", "train.tensorboard"}
 
 
-@dataclass
-class Split:
-    """One split, encoded: token id lists and label targets (int class or multi-hot list)."""
-
-    ids: list[list[int]]
-    targets: list[Any]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def lengths(self) -> np.ndarray:
-        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
-def encode_splits(
-    ds: TextDataset, encoder: TextEncoder, labels: LabelSpace, names: list[str]
-) -> dict[str, Split]:
-    out = {}
-    for name in ("train", "valid", "test"):
-        rows = [i for i, s in enumerate(names) if s == name]
-        if not rows:
-            continue
-        texts = [ds.texts[i] for i in rows]
-        ids = encoder.encode_batch(texts, where=f"{ds.source} ({name} split)", rows=rows)
-        targets = [labels.encode(ds.labels[i], where=f"{ds.source} row {i}, label") for i in rows]
-        out[name] = Split(ids, targets)
-    return out
-
-
-def loss_function(labels: LabelSpace) -> nn.Module:
-    return nn.CrossEntropyLoss() if labels.task == "multiclass" else nn.BCEWithLogitsLoss()
-
-
-def _targets(batch_labels: Tensor, labels: LabelSpace) -> Tensor:
-    if labels.task == "binary":
-        return batch_labels.float()[:, None]  # (B, 1)
-    return batch_labels  # (B,) int64 or (B, C) float
-
-
-def predictions(logits: Tensor, labels: LabelSpace) -> Tensor:
-    """Class ids (B,) for binary/multi-class, 0/1 matrix (B, C) for multi-label."""
-    if labels.task == "binary":
-        return (logits[:, 0] > 0).long()
-    if labels.task == "multiclass":
-        return logits.argmax(-1)
-    return (logits > 0).long()
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    split: Split,
-    labels: LabelSpace,
-    batch_size: int = 256,
-    desc: str = "eval",
-    quiet: bool = True,
-) -> dict[str, float]:
-    """Loss and accuracy (exact match for multi-label) over a split, in length-sorted batches."""
-    model.eval()
-    sampler = BucketBatchSampler(lengths=split.lengths(), batch_size=batch_size, shuffle=False)
-    loss_fn = loss_function(labels)
-    total_loss, correct, n = 0.0, 0, 0
-    for idx in tqdm(sampler, desc=desc, disable=True if quiet else None, leave=False):
-        batch = collate([(split.ids[i], split.targets[i]) for i in idx])
-        logits = model(batch.inputs, batch.lengths)
-        target = _targets(batch.labels, labels)
-        total_loss += loss_fn(logits, target).item() * len(idx)
-        pred = predictions(logits, labels)
-        ok = pred == batch.labels if labels.task != "multilabel" else (pred == target).all(-1)
-        correct += int(ok.sum())
-        n += len(idx)
-    return {"loss": total_loss / n, "accuracy": correct / n, "examples": n}
-
-
-def _sampler(split: Split, cfg: Config):
-    t = cfg.train
+def make_sampler(split: Split, t: TrainConfig, pad_to: int | None):
     lengths = split.lengths()
     if t.sampler == "token_budget":
-        max_tokens = t.max_tokens or t.batch_size * int(np.median(lengths))
+        budget = t.max_tokens or t.batch_size * int(np.median(lengths))
+        longest = int(lengths.max())
+        if pad_to:
+            longest = -(-longest // pad_to) * pad_to
         return TokenBudgetSampler(
             lengths=lengths,
-            max_tokens=max(max_tokens, int(lengths.max())),
+            max_tokens=max(budget, longest),
             shuffle=True,
             seed=t.seed,
+            pad_to_multiple_of=pad_to,
         )
-    if t.sampler == "random":
-        # Random batches = bucketing with one-batch pools: no length grouping at all.
-        return BucketBatchSampler(
-            lengths=lengths,
-            batch_size=t.batch_size,
-            shuffle=True,
-            seed=t.seed,
-            bucket_size_multiplier=1,
-        )
-    return BucketBatchSampler(lengths=lengths, batch_size=t.batch_size, shuffle=True, seed=t.seed)
+    multiplier = 1 if t.sampler == "random" else 50  # random = one-batch pools, no grouping
+    return BucketBatchSampler(
+        lengths=lengths,
+        batch_size=t.batch_size,
+        shuffle=True,
+        seed=t.seed,
+        bucket_size_multiplier=multiplier,
+    )
 
 
-def train(cfg: Config, out_dir: str | Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Train per ``cfg`` and write ``out_dir/model/`` and ``out_dir/metrics.json``.
+def _scheduler(optimizer, t: TrainConfig, mode: str, total_steps: int):
+    """(scheduler, per_step). Plateau steps once per epoch on the monitored value."""
+    if t.scheduler == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr
+        )
+        return sched, False
+    if t.scheduler == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t.lr, total_steps=total_steps)
+        return sched, True
+    if t.scheduler == "cosine":
+        floor, warm = t.min_lr / t.lr, t.warmup_steps
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
+    return None, False
+
+
+def _monitor(t: TrainConfig, task: str) -> tuple[str, str]:
+    key = t.monitor if t.monitor != "auto" else ("loss" if task == "regression" else "accuracy")
+    return key, "min" if key in MINIMISED else "max"
+
+
+def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
+    now = cfg.to_dict()
+    diffs = [
+        f"{stage}.{k}: {saved[stage].get(k)!r} -> {v!r}"
+        for stage, table in now.items()
+        for k, v in table.items()
+        if saved.get(stage, {}).get(k) != v and f"{stage}.{k}" not in RESUMABLE_CHANGES
+    ]
+    if diffs:
+        raise config_error(
+            "--resume",
+            "the config of the checkpointed run (only train.epochs may change)",
+            "; ".join(diffs[:5]),
+            "resume with the original config, or start a new run in another --out directory",
+        )
+
+
+class _Epochs:
+    """Per-epoch bookkeeping: history, best value / epoch / weights, early-stopping count."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.history: list[dict[str, Any]] = []
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+        self.stopped = False
+
+    def improved(self, value: float) -> bool:
+        if self.best_value is None:
+            return True
+        return value < self.best_value if self.mode == "min" else value > self.best_value
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "history": self.history,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+        }
+
+    def load(self, s: dict[str, Any]) -> None:
+        self.history, self.best_value = list(s["history"]), s["best_value"]
+        self.best_epoch, self.best_state = s["best_epoch"], s["best_state"]
+        self.bad_epochs, self.stopped = s["bad_epochs"], s["stopped"]
+
+
+def train(
+    cfg: Config, out_dir: str | Path, *, quiet: bool = False, resume: bool = False
+) -> dict[str, Any]:
+    """Train per ``cfg`` into ``out_dir`` (see the module docstring); returns the metrics.
 
     With ``train.flush_denormal`` (default) denormal floats are flushed to zero while training:
     LSTM backward on CPU produces them past ~190 steps and then runs ~10x slower. The flag is
-    process-wide, so it is switched off again when training ends.
+    process-wide, so it (like deterministic mode) is switched back when training ends.
     """
+    for dtype in (np.float32, np.float64):  # cache numpy's limits before denormals flush to 0,
+        np.finfo(dtype)  # or numpy warns that "the smallest subnormal is zero"
     flushed = cfg.train.flush_denormal and torch.set_flush_denormal(True)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        return _train(cfg, out_dir, quiet)
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True)
+        return _train(cfg, Path(out_dir), quiet, resume)
     finally:
         if flushed:
             torch.set_flush_denormal(False)
+        torch.use_deterministic_algorithms(deterministic)
 
 
-def _train(cfg: Config, out_dir: str | Path, quiet: bool) -> dict[str, Any]:
+def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     t = cfg.train
-    torch.manual_seed(t.seed)
+    out.mkdir(parents=True, exist_ok=True)
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
+    seed_everything(t.seed)
+    device = resolve_device(t.device)
+    amp_dtype = resolve_amp(t.amp, device)
 
-    ds = load_data(cfg.data)
-    names = assign_validation(ds.splits, cfg.data.valid_fraction, t.seed)
-    train_rows = [i for i, s in enumerate(names) if s == "train"]
-    if not train_rows:
-        raise data_error(
-            ds.source,
-            "rows in the train split",
-            "none",
-            "check the split column values (train / valid / test)",
-        )
-    labels = LabelSpace.from_labels(
-        [ds.labels[i] for i in train_rows], where=f"{ds.source}, label column (train split)"
-    )
-    encoder = TextEncoder.fit([ds.texts[i] for i in train_rows], cfg.text)
-    splits = encode_splits(ds, encoder, labels, names)
-    counts = {k: len(v) for k, v in splits.items()}
-    logger.info(
-        "data: %s rows %s, labels %s (%s)", ds.source, counts, list(labels.classes), labels.task
-    )
-
+    data: Prepared = prepare(cfg)
+    task, labels = data.labels.task, data.labels
+    train_split = data.splits["train"]
     m = cfg.model
     model_kwargs = dict(
         num_outputs=labels.num_outputs,
-        vocab_size=encoder.vocab_size,
         embedding_dim=m.embedding_dim,
         hidden_size=m.hidden_size,
         cell=m.cell,
@@ -218,76 +207,253 @@ def _train(cfg: Config, out_dir: str | Path, quiet: bool) -> dict[str, Any]:
         bidirectional=m.bidirectional,
         dropout=m.dropout,
         pooling=m.pooling,
-        task=labels.task,
+        task=task,
         nonlinearity=m.nonlinearity,
         execution=m.execution,
         transformer_layers=m.transformer_layers,
         transformer_heads=m.transformer_heads,
+        **data.pipeline.model_kwargs(),
     )
+    pad_to = t.pad_to_multiple_of or (64 if t.compile else None)
+    longest = int(train_split.lengths().max())
+    if t.memory_check:
+        check_memory(cfg, data.pipeline.model_kwargs(), longest, labels.num_outputs, device)
     try:
         model = SequenceClassifier(**model_kwargs)
     except ValueError as exc:  # e.g. relu with an LSTM, heads not dividing the model size
         raise ConfigError(f"config [model]: {exc}") from None
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    loss_fn = loss_function(labels)
-    sampler = _sampler(splits["train"], cfg)
+    sampler = make_sampler(train_split, t, pad_to)
+    steps = []
+    for e in range(t.epochs):
+        sampler.set_epoch(e)
+        steps.append(len(sampler))
+    monitor, mode = _monitor(t, task)
+    scheduler, per_step = _scheduler(optimizer, t, mode, max(1, sum(steps)))
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    forward = torch.compile(model, dynamic=False) if t.compile else model
 
-    history, best, best_state = [], -1.0, None
-    train_split = splits["train"]
-    for epoch in range(t.epochs):
+    def autocast():
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=amp_dtype)
+
+    book = _Epochs(mode)
+    ckpts = CheckpointManager(out / "checkpoints", keep=t.keep_checkpoints)
+    start = 0
+    if resume:
+        path = ckpts.latest()
+        if path is None:
+            raise config_error(
+                "--resume",
+                f"a checkpoint in {out / 'checkpoints'}",
+                "none",
+                "run without --resume to start training",
+            )
+        state = ckpts.load()
+        _check_resume(state["config"], cfg)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        book.load(state["book"])
+        start = int(state["epoch"])
+        restore_rng(state["rng"])
+        logger.info("resuming after epoch %d from %s", start, path)
+    else:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    jsonl = out / "metrics.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in book.history), encoding="utf-8")
+    board = _tensorboard(out) if t.tensorboard else None
+
+    for epoch in range(start, t.epochs):
+        if book.stopped:
+            break
         model.train()
         sampler.set_epoch(epoch)
-        seen_tokens, total_loss, n = 0, 0.0, 0
-        tick = time.perf_counter()
+        tick, seen, total_loss, n, correct, counted = time.perf_counter(), 0, 0.0, 0, 0, 0
         bar = tqdm(
             sampler,
             desc=f"epoch {epoch + 1}/{t.epochs}",
-            disable=True if quiet else None,
             unit="batch",
+            disable=True if quiet else None,
+            dynamic_ncols=True,
         )
-        for idx in bar:
-            batch = collate([(train_split.ids[i], train_split.targets[i]) for i in idx])
-            logits = model(batch.inputs, batch.lengths)
-            loss = loss_fn(logits, _targets(batch.labels, labels))
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(
-                    f"epoch {epoch + 1}: the loss became {loss.item()}; "
-                    "lower train.lr or set train.grad_clip"
+        for step, idx in enumerate(bar):
+            batch = make_batch(train_split, idx, task, pad_to).to(device)
+            with autocast():
+                logits = forward(batch.inputs, batch.lengths)
+                loss = compute_loss(logits, batch.labels, task)
+            value = loss.item()
+            if not math.isfinite(value):
+                last = ckpts.latest()
+                raise TrainingError(
+                    f"epoch {epoch + 1}, step {step + 1}: the loss became {value}. "
+                    f"The last good checkpoint is {last or 'none (first epoch)'}; "
+                    "fix: lower train.lr, set train.grad_clip (e.g. 1.0), check the inputs for "
+                    "extreme values, then resume with --resume or start again"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
             if t.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            optimizer.step()
-            seen_tokens += batch.num_tokens
-            total_loss += loss.item() * len(idx)
-            n += len(idx)
-            rate = seen_tokens / max(time.perf_counter() - tick, 1e-9)
-            bar.set_postfix(loss=f"{total_loss / n:.4f}", tok_s=f"{rate:,.0f}")
-        record = {
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            if per_step:
+                scheduler.step()
+            weight = batch.num_tokens if task == "tagging" else len(idx)
+            total_loss, n, seen = total_loss + value * weight, n + weight, seen + batch.num_tokens
+            c, k = correct_count(logits.detach(), batch.labels, task)
+            correct, counted = correct + c, counted + k
+            rate = seen / max(time.perf_counter() - tick, 1e-9)
+            bar.set_postfix(loss=f"{total_loss / n:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
+        record: dict[str, Any] = {
             "epoch": epoch + 1,
+            "lr": optimizer.param_groups[0]["lr"],
             "train_loss": total_loss / n,
-            "tokens_per_s": seen_tokens / (time.perf_counter() - tick),
         }
-        if "valid" in splits:
-            v = evaluate(model, splits["valid"], labels, t.eval_batch_size, "valid", quiet)
-            record.update(valid_loss=v["loss"], valid_accuracy=v["accuracy"])
-            if v["accuracy"] > best:
-                best, best_state = v["accuracy"], copy.deepcopy(model.state_dict())
-        history.append(record)
-        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if counted:
+            record["train_accuracy"] = correct / counted
+        record["tokens_per_s"] = seen / (time.perf_counter() - tick)
+        current = record["train_loss"]
+        if "valid" in data.splits:
+            v = run_split(
+                model,
+                data.splits["valid"],
+                labels,
+                batch_size=t.eval_batch_size,
+                device=device,
+                autocast=autocast,
+                desc="valid",
+                quiet=quiet,
+            )
+            if monitor not in v:
+                choices = sorted(k for k, x in v.items() if isinstance(x, (int, float)))
+                raise config_error(
+                    "config key 'train.monitor'",
+                    f"one of {choices}",
+                    repr(monitor),
+                    "set train.monitor to a validation metric",
+                )
+            record.update({f"valid_{k}": v[k] for k in ("loss", *HEADLINE) if v.get(k) is not None})
+            current = v[monitor]
+        record["seconds"] = time.perf_counter() - tick
+        if book.improved(current):
+            book.best_value, book.best_epoch, book.bad_epochs = current, epoch + 1, 0
+            book.best_state = copy.deepcopy(model.state_dict()) if "valid" in data.splits else None
+        else:
+            book.bad_epochs += 1
+            if t.early_stopping and book.bad_epochs >= t.early_stopping:
+                book.stopped = True
+                logger.info(
+                    "early stopping: no %s improvement for %d epochs", monitor, book.bad_epochs
+                )
+        if scheduler is not None and not per_step:
+            scheduler.step(current)
+        book.history.append(record)
+        with jsonl.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if board is not None:
+            for key, x in record.items():
+                if key != "epoch":
+                    board.add_scalar(key.replace("_", "/", 1), x, epoch + 1)
+            board.flush()
+        logger.info(
+            "epoch %d: %s",
+            epoch + 1,
+            {k: round(x, 4) if isinstance(x, float) else x for k, x in record.items()},
+        )
+        ckpts.save(
+            epoch + 1,
+            {
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "book": book.state(),
+                "rng": capture_rng(),
+                "config": cfg.to_dict(),
+            },
+        )
+    if board is not None:
+        board.close()
+    if book.best_state is not None:
+        model.load_state_dict(book.best_state)
+    return _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0)
 
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise config_error(
+            "config key 'train.tensorboard'",
+            "the tensorboard package",
+            "it is not installed",
+            "pip install 'padless[tensorboard]'",
+        ) from None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0):
     metrics: dict[str, Any] = {}
-    for name, split in splits.items():
-        metrics[name] = evaluate(model, split, labels, t.eval_batch_size, name, quiet)
-    metrics["history"] = history
-    metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    metrics["config"] = dataclasses.asdict(cfg)
+    for name, split in data.splits.items():
+        metrics[name] = run_split(
+            model,
+            split,
+            data.labels,
+            batch_size=cfg.train.eval_batch_size,
+            device=device,
+            autocast=autocast,
+            desc=name,
+            quiet=quiet,
+        )
+    metrics.update(
+        best_epoch=book.best_epoch,
+        epochs_completed=len(book.history),
+        stopped_early=book.stopped,
+        task=data.labels.task,
+        labels=list(data.labels.classes),
+        history=book.history,
+        seconds=round(time.perf_counter() - t0, 2),
+        device=str(device),
+        padless_version=__version__,
+        config=cfg.to_dict(),
+    )
+    model.cpu()
     save_artifact(
-        out / "model", model, model_kwargs, labels, encoder, metrics={k: metrics[k] for k in splits}
+        out / "model",
+        model,
+        model_kwargs,
+        data.labels,
+        data.pipeline,
+        metrics={k: metrics[k] for k in data.splits},
+        data_config=cfg.to_dict()["data"],
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    logger.info("wrote %s and %s", out / "model", out / "metrics.json")
+    _report(out / "report", metrics, data)
+    logger.info("wrote %s, %s and %s", out / "model", out / "metrics.json", out / "report")
     return metrics
+
+
+def _report(directory: Path, metrics: dict[str, Any], data: Prepared) -> None:
+    from padless.report import plot_confusion, plot_history
+
+    directory.mkdir(parents=True, exist_ok=True)
+    plot_history(metrics["history"], directory)
+    final = next((metrics[s] for s in ("test", "valid", "train") if s in metrics), {})
+    if final.get("confusion_matrix") is not None:
+        plot_confusion(
+            final["confusion_matrix"], list(data.labels.classes), directory / "confusion_matrix.png"
+        )

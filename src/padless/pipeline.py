@@ -1,0 +1,398 @@
+"""Input pipeline: a :class:`~padless.config.DataConfig` → encoded train / valid / test splits,
+and the fitted transform that is saved with the model so inference encodes exactly as training.
+
+Three input kinds (``InputPipeline.kind``):
+
+* ``text``: raw strings → :class:`~padless.text.TextEncoder` (clean, tokenize, vocabulary fitted
+  on train, truncate) → int64 ids (T,).
+* ``ids``: integer token ids given directly (e.g. :func:`padless.datasets.sum_mod`): checked
+  against the vocabulary size seen in train; 0 is padding and never a valid id.
+* ``numeric``: float features (T, F) → :class:`~padless.timeseries.Normalizer` fitted on the train
+  split only (``data.normalize``) → float32 (T, F).
+
+Sequences longer than ``data.max_steps`` (numeric / ids) or ``text.max_length`` (text) are cut,
+keeping the head; both are recorded in the artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from padless import datasets
+from padless.config import Config, DataConfig
+from padless.data import LabelSpace, SequenceDataset, TextDataset, assign_validation
+from padless.errors import ArtifactError, data_error, format_error
+from padless.text import TextEncoder
+from padless.timeseries import Normalizer
+
+logger = logging.getLogger(__name__)
+
+Dataset = TextDataset | SequenceDataset
+SYNTHETIC = {"sum_mod": "sum_mod", "adding": "adding_problem", "running_sum_mod": "running_sum_mod"}
+
+
+def _need_path(cfg: DataConfig, what: str) -> str:
+    if cfg.path is None:
+        raise data_error(
+            "config key 'data.path'",
+            what,
+            "nothing",
+            'set data.path = "..." in the config (or --set data.path=...)',
+        )
+    return cfg.path
+
+
+def load_data(cfg: DataConfig) -> Dataset:
+    """Read the dataset a :class:`DataConfig` names; ``data.limit`` keeps a seeded subset."""
+    from padless import data as tables
+    from padless import timeseries
+
+    src = cfg.source
+    if src == "imdb-sample":
+        ds: Dataset = datasets.imdb_sample()
+    elif src == "imdb":
+        ds = datasets.imdb(cfg.path, skip_empty=cfg.skip_empty)
+    elif src == "table":
+        ds = tables.read_text_table(
+            _need_path(cfg, "a path to a CSV/TSV/JSONL/Parquet file"),
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            split_column=cfg.split_column,
+            fmt=cfg.format,
+            multilabel=cfg.multilabel,
+            label_delimiter=cfg.label_delimiter,
+            skip_empty=cfg.skip_empty,
+        )
+    elif src == "ts":
+        path = Path(_need_path(cfg, "a UEA/UCR folder, Name prefix or Name_TRAIN.ts file"))
+        kw = {"nan_policy": cfg.nan_policy, "skip_empty": cfg.skip_empty}
+        if path.suffix.lower() == ".ts":
+            ds = timeseries.read_ts(path, **kw)
+            if cfg.test_path is not None:
+                test = timeseries.read_ts(cfg.test_path, split="test", **kw)
+                ds = _concat(ds, test)
+        else:
+            ds = timeseries.read_ts_pair(path, **kw)
+    elif src == "long_table":
+        ds = timeseries.read_long_table(
+            _need_path(cfg, "a path to a CSV/TSV/Parquet file with one row per time step"),
+            id_column=cfg.id_column,
+            label_column=cfg.label_column,
+            step_column=cfg.step_column,
+            split_column=cfg.split_column,
+            format=cfg.format,
+            nan_policy=cfg.nan_policy,
+            skip_empty=cfg.skip_empty,
+        )
+    else:  # synthetic tasks
+        kwargs: dict[str, Any] = {"min_length": cfg.min_length, "max_length": cfg.max_length}
+        if src != "adding":
+            kwargs["k"] = cfg.modulus
+        ds = datasets.make_splits(
+            SYNTHETIC[src], cfg.train_size, cfg.valid_size, cfg.test_size, seed=cfg.seed, **kwargs
+        )
+    if ds.skipped:
+        logger.warning("%s: skipped on request: %s", ds.source, ds.skipped)
+    if cfg.limit is not None and cfg.limit < len(ds):
+        rng = np.random.default_rng(0)
+        ds = ds.subset(np.sort(rng.permutation(len(ds))[: cfg.limit]))
+        logger.info("data.limit: using %d of the rows", cfg.limit)
+    return ds
+
+
+def _concat(a: SequenceDataset, b: SequenceDataset) -> SequenceDataset:
+    if a.num_features != b.num_features:
+        raise data_error(
+            b.source,
+            f"{a.num_features} features like {a.source}",
+            str(b.num_features),
+            "use the TRAIN and TEST files of one dataset",
+        )
+    cols = [getattr(a, k) + getattr(b, k) for k in ("sequences", "labels", "splits", "ids")]
+    skipped = {k: a.skipped.get(k, 0) + b.skipped.get(k, 0) for k in {*a.skipped, *b.skipped}}
+    return SequenceDataset(*cols, a.feature_names, f"{a.source} + {b.source}", skipped)
+
+
+def raw_inputs(ds: Dataset) -> list:
+    return ds.texts if isinstance(ds, TextDataset) else ds.sequences
+
+
+class InputPipeline:
+    """The fitted input transform (see the module docstring). ``encode`` returns one array or
+    id list per input; ``model_kwargs`` gives the embedding / projection sizes."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        text: TextEncoder | None = None,
+        normalizer: Normalizer | None = None,
+        vocab_size: int | None = None,
+        num_features: int | None = None,
+        feature_names: list[str] | None = None,
+        max_steps: int | None = None,
+    ):
+        self.kind = kind
+        self.text = text
+        self.normalizer = normalizer
+        self.vocab_size = text.vocab_size if text is not None else vocab_size
+        self.num_features = num_features
+        self.feature_names = feature_names
+        self.max_steps = max_steps
+
+    # -- fitting ------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, ds: Dataset, train_rows: Sequence[int], cfg: Config) -> InputPipeline:
+        """Fit on the training rows only (vocabulary, normalisation statistics)."""
+        if isinstance(ds, TextDataset):
+            return cls("text", text=TextEncoder.fit([ds.texts[i] for i in train_rows], cfg.text))
+        seqs = [ds.sequences[i] for i in train_rows]
+        if all(np.issubdtype(s.dtype, np.integer) and s.ndim == 1 for s in seqs):
+            vocab = max(int(s.max()) for s in seqs if len(s)) + 1
+            return cls("ids", vocab_size=vocab, max_steps=cfg.data.max_steps)
+        norm = Normalizer.fit(seqs, ds.feature_names) if cfg.data.normalize else None
+        return cls(
+            "numeric",
+            normalizer=norm,
+            num_features=ds.num_features,
+            feature_names=list(ds.feature_names),
+            max_steps=cfg.data.max_steps,
+        )
+
+    def model_kwargs(self) -> dict[str, int]:
+        if self.kind == "numeric":
+            return {"num_features": int(self.num_features)}
+        return {"vocab_size": int(self.vocab_size)}
+
+    # -- encoding -----------------------------------------------------------------------------
+    def encode(
+        self, inputs: Sequence[Any], where: str = "input", rows: Sequence[int] | None = None
+    ) -> list:
+        """Encode raw inputs: strings (text), int sequences (ids) or (T, F) arrays (numeric)."""
+        if self.kind == "text":
+            bad = next((i for i, x in enumerate(inputs) if not isinstance(x, str)), None)
+            if bad is not None:
+                raise data_error(
+                    f"{where} row {rows[bad] if rows is not None else bad}",
+                    "a string",
+                    type(inputs[bad]).__name__,
+                    "this model reads text; pass strings",
+                )
+            return self.text.encode_batch(list(inputs), where=where, rows=rows)
+        out = []
+        for i, x in enumerate(inputs):
+            at = f"{where} row {rows[i] if rows is not None else i}"
+            out.append(self._encode_one(x, at))
+        if self.kind == "numeric" and self.normalizer is not None and out:
+            out = self.normalizer.transform(out)
+        return out
+
+    def _encode_one(self, x: Any, at: str) -> np.ndarray:
+        if isinstance(x, str):
+            raise data_error(at, "a numeric sequence", "a string", "this model reads sequences")
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):
+            raise data_error(
+                at,
+                "a rectangular numeric sequence",
+                "ragged nesting",
+                "give every step the same number of features",
+            ) from None
+        if arr.size == 0 or arr.shape[0] == 0:
+            raise data_error(
+                at, "at least one time step", "an empty sequence", "remove empty sequences"
+            )
+        if self.kind == "ids":
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise data_error(
+                    at,
+                    "a 1-D sequence of integer token ids",
+                    _desc(arr),
+                    "pass token ids like [3, 1, 4]",
+                )
+            lo, hi = int(arr.min()), int(arr.max())
+            if lo < 1 or hi >= self.vocab_size:
+                raise data_error(
+                    at,
+                    f"token ids in 1..{self.vocab_size - 1} (0 is padding)",
+                    f"ids in {lo}..{hi}",
+                    "map tokens with the training vocabulary",
+                )
+            arr = arr.astype(np.int64, copy=False)
+        else:
+            if arr.ndim == 1 and self.num_features == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2 or arr.shape[1] != self.num_features or arr.dtype.kind not in "biuf":
+                raise data_error(
+                    at,
+                    f"a numeric (T, {self.num_features}) sequence",
+                    _desc(arr),
+                    f"give {self.num_features} feature(s) per step",
+                )
+            arr = arr.astype(np.float32)
+            if not np.isfinite(arr).all():
+                step = int(np.argwhere(~np.isfinite(arr))[0][0])
+                raise data_error(
+                    f"{at}, step {step}",
+                    "finite values",
+                    "NaN or inf",
+                    "impute missing values first",
+                )
+        if self.max_steps is not None and arr.shape[0] > self.max_steps:
+            arr = arr[: self.max_steps]
+        return arr
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "vocab_size": self.vocab_size,
+            "num_features": self.num_features,
+            "feature_names": self.feature_names,
+            "max_steps": self.max_steps,
+            "normalized": self.normalizer is not None,
+        }
+
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        if self.text is not None:
+            self.text.save(d)
+        if self.normalizer is not None:
+            state = json.dumps(self.normalizer.to_dict(), indent=2)
+            (d / "normalizer.json").write_text(state, encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path, meta: dict[str, Any]) -> InputPipeline:
+        """Rebuild from an artifact directory and its ``config.json`` ``pipeline`` entry."""
+        d = Path(directory)
+        info = meta.get("pipeline") or {"kind": meta.get("input", "text")}
+        kind = info.get("kind")
+        if kind == "text":
+            return cls("text", text=TextEncoder.load(d))
+        if kind not in ("ids", "numeric"):
+            raise ArtifactError(
+                format_error(
+                    str(d / "config.json"),
+                    "input kind text, ids or numeric",
+                    repr(kind),
+                    "re-train the model",
+                )
+            )
+        norm = None
+        if info.get("normalized"):
+            try:
+                state = json.loads((d / "normalizer.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ArtifactError(
+                    format_error(
+                        str(d / "normalizer.json"),
+                        "the normalizer state",
+                        f"unreadable ({exc})",
+                        "re-train",
+                    )
+                ) from None
+            norm = Normalizer.from_dict(state)
+        return cls(
+            kind,
+            normalizer=norm,
+            vocab_size=info.get("vocab_size"),
+            num_features=info.get("num_features"),
+            feature_names=info.get("feature_names"),
+            max_steps=info.get("max_steps"),
+        )
+
+
+def _desc(arr: np.ndarray) -> str:
+    return f"{arr.dtype} array of shape {arr.shape}"
+
+
+# ------------------------------------------------------------------------------------ splits
+@dataclass
+class Split:
+    """One encoded split: model inputs, label targets and the dataset row of each example."""
+
+    inputs: list
+    targets: list
+    rows: list[int]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.inputs), dtype=np.int64, count=len(self.inputs))
+
+    def samples(self, idx: Sequence[int]) -> list[tuple[Any, Any]]:
+        return [(self.inputs[i], self.targets[i]) for i in idx]
+
+
+@dataclass
+class Prepared:
+    """Everything the data stage produces for training."""
+
+    dataset: Dataset
+    pipeline: InputPipeline
+    labels: LabelSpace
+    splits: dict[str, Split]
+
+
+def encode_split(
+    ds: Dataset, pipeline: InputPipeline, labels: LabelSpace, rows: list[int], name: str
+) -> Split:
+    raw = raw_inputs(ds)
+    where = f"{ds.source} ({name} split)"
+    inputs = pipeline.encode([raw[i] for i in rows], where=where, rows=rows)
+    targets = [labels.encode(ds.labels[i], where=f"{ds.source} row {i}, label") for i in rows]
+    if labels.task == "tagging":
+        for k, (x, t) in enumerate(zip(inputs, targets, strict=True)):
+            if len(t) < len(x) or (len(t) > len(x) and pipeline.max_steps is None):
+                raise data_error(
+                    f"{ds.source} row {rows[k]}, tags",
+                    f"{len(x)} tags (one per step)",
+                    f"{len(t)} tags",
+                    "give exactly one tag per step",
+                )
+            targets[k] = t[: len(x)]
+    return Split(inputs, targets, list(rows))
+
+
+def prepare(cfg: Config) -> Prepared:
+    """Load the data, assign the validation split, fit the pipeline and labels on train, encode."""
+    ds = load_data(cfg.data)
+    names = assign_validation(ds.splits, cfg.data.valid_fraction, cfg.train.seed)
+    train_rows = [i for i, s in enumerate(names) if s == "train"]
+    if not train_rows:
+        raise data_error(
+            ds.source,
+            "rows in the train split",
+            "none",
+            "check the split column values (train / valid / test)",
+        )
+    labels = LabelSpace.from_labels(
+        [ds.labels[i] for i in train_rows],
+        where=f"{ds.source}, label column (train split)",
+        task=cfg.data.task,
+    )
+    pipeline = InputPipeline.fit(ds, train_rows, cfg)
+    splits = {}
+    for name in ("train", "valid", "test"):
+        rows = [i for i, s in enumerate(names) if s == name]
+        if rows:
+            splits[name] = encode_split(ds, pipeline, labels, rows, name)
+    counts = {k: len(v) for k, v in splits.items()}
+    logger.info(
+        "data: %s rows %s, %s input, task %s with %d label(s)",
+        ds.source,
+        counts,
+        pipeline.kind,
+        labels.task,
+        len(labels.classes),
+    )
+    return Prepared(ds, pipeline, labels, splits)
