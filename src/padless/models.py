@@ -23,8 +23,8 @@ padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
 (``PackedSequence`` through torch's fused kernels), ``reference`` (the
 explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
 ``auto`` = ``padded`` on every device and in both training and inference: measured on a
-2-core CPU, padded trains a BiLSTM ~25x faster than packed (BENCHMARKS.md,
-``benchmarks/train_throughput.py``); the inference comparison is still to be recorded.
+2-core CPU (BENCHMARKS.md, ``benchmarks/train_throughput.py --all``), padded trains a BiLSTM
+~35x faster than packed (GRU ~12x, through torch's kernels) and runs inference ~2x faster.
 On CUDA it is the same choice, unmeasured here for lack of a GPU.
 """
 
