@@ -1,6 +1,7 @@
 """Training on small tables for each label kind; the loss must fall on learnable data."""
 
 import json
+import math
 import random
 
 import pytest
@@ -282,3 +283,38 @@ def test_resume_after_sigkill_ends_with_identical_metrics(tmp_path):
     assert _final(out) == _final(tmp_path / "full")
     lines = [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines == list(range(1, 9))
+
+
+@pytest.mark.slow
+def test_compile_and_bf16_autocast_train(tmp_path):
+    """train.compile wraps the model in torch.compile (automatic dynamic shapes keep ragged
+    batches from recompiling per shape); train.amp=bf16 runs CPU autocast."""
+    for extra in (["train.compile=true"], ["train.amp=bf16"]):
+        cfg = small("sum_mod", "data.modulus=3", *extra, epochs=2)
+        metrics = train(cfg, tmp_path / extra[0].split("=")[0], quiet=True)
+        assert all(math.isfinite(r["train_loss"]) for r in metrics["history"])
+        assert metrics["test"]["examples"] == 100
+
+
+def test_amp_and_device_choices():
+    import torch
+
+    from padless.hardware import resolve_amp, resolve_device
+
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) is None and resolve_amp("off", cpu) is None
+    assert resolve_amp("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ConfigError, match="train.amp"):
+        resolve_amp("fp16", cpu)
+    assert resolve_device("cpu") == cpu
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="train.device"):
+            resolve_device("cuda")
+
+
+def test_tensorboard_logs_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = small("sum_mod", "data.modulus=3", "train.tensorboard=true", epochs=2)
+    train(cfg, tmp_path / "out", quiet=True)
+    events = list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0

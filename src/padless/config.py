@@ -114,7 +114,9 @@ class TrainConfig:
     warm-up before cosine. ``monitor`` picks the best epoch and drives plateau and early stopping
     (``"auto"``: valid accuracy for classification, valid loss for regression; or ``"loss"``,
     ``"accuracy"``, ``"macro_f1"``, ...); ``early_stopping`` > 0 stops after that many epochs
-    without improvement. ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``.
+    without improvement. ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``;
+    for the first ``sortagrad_epochs`` epochs its batches run shortest first (a length
+    curriculum, "SortaGrad"), which lets recurrent nets learn long-range tasks such as sum-mod.
     ``amp`` is ``"auto"`` (off on CPU, where autocast was measured slower; bf16 on CUDA when
     supported, else fp16), ``"off"``, ``"bf16"`` or ``"fp16"``. ``compile`` wraps the model in
     ``torch.compile`` and pads batches to a multiple of ``pad_to_multiple_of`` (default 64 with
@@ -136,6 +138,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     sampler: str = "bucket"
+    sortagrad_epochs: int = 0
     max_tokens: int | None = None
     pad_to_multiple_of: int | None = None
     amp: str = "auto"
@@ -215,6 +218,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.min_lr": (0, None, True),
     "train.warmup_steps": (0, None, True),
     "train.early_stopping": (0, None, True),
+    "train.sortagrad_epochs": (0, None, True),
     "train.max_tokens": (1, None, True),
     "train.pad_to_multiple_of": (1, None, True),
     "train.num_threads": (1, None, True),

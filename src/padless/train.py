@@ -215,7 +215,8 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         **data.pipeline.model_kwargs(),
     )
     pad_to = t.pad_to_multiple_of or (64 if t.compile else None)
-    longest = int(train_split.lengths().max())
+    train_lengths = train_split.lengths()
+    longest = int(train_lengths.max())
     if t.memory_check:
         check_memory(cfg, data.pipeline.model_kwargs(), longest, labels.num_outputs, device)
     try:
@@ -232,7 +233,9 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
     monitor, mode = _monitor(t, task)
     scheduler, per_step = _scheduler(optimizer, t, mode, max(1, sum(steps)))
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    forward = torch.compile(model, dynamic=False) if t.compile else model
+    # Automatic dynamic shapes: after a second batch size or length is seen those dims become
+    # symbolic, so ragged batches cost a few compilations, not one per shape.
+    forward = torch.compile(model) if t.compile else model
 
     def autocast():
         if amp_dtype is None:
@@ -275,8 +278,11 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         model.train()
         sampler.set_epoch(epoch)
         tick, seen, total_loss, n, correct, counted = time.perf_counter(), 0, 0.0, 0, 0, 0
+        batches = list(sampler)
+        if epoch < t.sortagrad_epochs:  # curriculum: shortest batches first (SortaGrad)
+            batches.sort(key=lambda b: int(train_lengths[b].max()))
         bar = tqdm(
-            sampler,
+            batches,
             desc=f"epoch {epoch + 1}/{t.epochs}",
             unit="batch",
             disable=True if quiet else None,
