@@ -118,3 +118,14 @@ def test_label_space_tasks():
         LabelSpace.from_labels([1.0, "x"], task="regression")
     with pytest.raises(DataError, match="two classes"):
         LabelSpace.from_labels(["a", "b", "c"], task="binary")
+
+
+def test_patching_folds_steps_and_repeats_the_last():
+    p = InputPipeline("numeric", num_features=2, patch_size=3)
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)  # 7 steps -> 3 patches
+    (out,) = p.encode([x])
+    assert out.shape == (3, 6) and p.model_kwargs() == {"num_features": 6}
+    assert out[0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert out[2].tolist() == [12, 13, 12, 13, 12, 13]  # the final step repeated, not zeros
+    again = InputPipeline.load("/nonexistent", {"pipeline": p.to_dict()})
+    assert np.array_equal(again.encode([x])[0], out)

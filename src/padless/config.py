@@ -44,7 +44,8 @@ class DataConfig:
     ``task`` is ``"auto"`` (inferred from the labels) or forces binary / multiclass /
     multilabel / regression / tagging. Rows without a split go to train; ``valid_fraction`` of
     train is held out for validation when the data has no ``valid`` split. Numeric sequences
-    are standardised with train statistics (``normalize``) and cut to ``max_steps``.
+    are standardised with train statistics (``normalize``), cut to ``max_steps`` and, with
+    ``patch_size`` k > 1, folded into k-step patches (k*F features per step).
     """
 
     source: str = "imdb-sample"
@@ -63,6 +64,7 @@ class DataConfig:
     nan_policy: str = "raise"
     normalize: bool = True
     max_steps: int | None = None
+    patch_size: int = 1
     valid_fraction: float = 0.1
     limit: int | None = None
     seed: int = 0
@@ -193,6 +195,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.valid_fraction": (0, 1, False),
     "data.limit": (1, None, True),
     "data.max_steps": (1, None, True),
+    "data.patch_size": (1, None, True),
     "data.train_size": (1, None, True),
     "data.valid_size": (0, None, True),
     "data.test_size": (0, None, True),

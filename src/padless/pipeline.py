@@ -11,7 +11,9 @@ Three input kinds (``InputPipeline.kind``):
   split only (``data.normalize``) → float32 (T, F).
 
 Sequences longer than ``data.max_steps`` (numeric / ids) or ``text.max_length`` (text) are cut,
-keeping the head; both are recorded in the artifact.
+keeping the head; both are recorded in the artifact. ``data.patch_size = k`` (numeric) then
+folds every k consecutive steps into one step of k*F features (the last, partial patch repeats
+its final step), so long raw signals become k times shorter sequences; T' = ceil(T / k).
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ class InputPipeline:
         num_features: int | None = None,
         feature_names: list[str] | None = None,
         max_steps: int | None = None,
+        patch_size: int = 1,
     ):
         self.kind = kind
         self.text = text
@@ -146,6 +149,7 @@ class InputPipeline:
         self.num_features = num_features
         self.feature_names = feature_names
         self.max_steps = max_steps
+        self.patch_size = int(patch_size)
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
@@ -164,11 +168,12 @@ class InputPipeline:
             num_features=ds.num_features,
             feature_names=list(ds.feature_names),
             max_steps=cfg.data.max_steps,
+            patch_size=cfg.data.patch_size,
         )
 
     def model_kwargs(self) -> dict[str, int]:
         if self.kind == "numeric":
-            return {"num_features": int(self.num_features)}
+            return {"num_features": int(self.num_features) * self.patch_size}
         return {"vocab_size": int(self.vocab_size)}
 
     # -- encoding -----------------------------------------------------------------------------
@@ -192,6 +197,8 @@ class InputPipeline:
             out.append(self._encode_one(x, at))
         if self.kind == "numeric" and self.normalizer is not None and out:
             out = self.normalizer.transform(out)
+        if self.kind == "numeric" and self.patch_size > 1:
+            out = [_patch(x, self.patch_size) for x in out]
         return out
 
     def _encode_one(self, x: Any, at: str) -> np.ndarray:
@@ -258,6 +265,7 @@ class InputPipeline:
             "num_features": self.num_features,
             "feature_names": self.feature_names,
             "max_steps": self.max_steps,
+            "patch_size": self.patch_size,
             "normalized": self.normalizer is not None,
         }
 
@@ -307,7 +315,18 @@ class InputPipeline:
             num_features=info.get("num_features"),
             feature_names=info.get("feature_names"),
             max_steps=info.get("max_steps"),
+            patch_size=info.get("patch_size", 1),
         )
+
+
+def _patch(x: np.ndarray, k: int) -> np.ndarray:
+    """(T, F) → (ceil(T / k), k * F): k consecutive steps side by side, the last patch padded
+    by repeating the final step (never with zeros, which would look like data)."""
+    t, f = x.shape
+    n = -(-t // k)
+    if n * k > t:
+        x = np.concatenate([x, np.repeat(x[-1:], n * k - t, axis=0)])
+    return np.ascontiguousarray(x.reshape(n, k * f))
 
 
 def _desc(arr: np.ndarray) -> str:
