@@ -368,17 +368,23 @@ def sum_mod(
     stored as token id ``d + 1`` (0 is padding, embedding size ``vocab + 1``). Lengths are uniform
     in ``[min_length, max_length]``; ``split`` fills ``splits`` and prefixes ``ids``.
     """
-    _check_args("sum_mod", n, min_length, max_length, 1)
+    seqs, source = _digits("sum_mod", n, k, min_length, max_length, vocab, seed)
+    labels = [str(int(d.sum()) % k) for d in seqs]
+    return _dataset([d + 1 for d in seqs], labels, split, ["token"], source)
+
+
+def _digits(name: str, n: int, k: int, min_length: int, max_length: int, vocab: int, seed: int):
+    """Seeded digit sequences (values 0..vocab-1, lengths uniform in the range) and a source."""
+    _check_args(name, n, min_length, max_length, 1)
     if k < 1 or vocab < 1:
-        where, got = "sum_mod(k=..., vocab=...)", f"k={k}, vocab={vocab}"
+        where, got = f"{name}(k=..., vocab=...)", f"k={k}, vocab={vocab}"
         raise data_error(where, "k >= 1 and vocab >= 1", got, "pass positive values")
     rng = np.random.default_rng(seed)
     lengths = rng.integers(min_length, max_length + 1, size=n)
     digits = rng.integers(0, vocab, size=int(lengths.sum()), dtype=np.int64)
     seqs = np.split(digits, np.cumsum(lengths)[:-1]) if n else []
-    labels = [str(int(d.sum()) % k) for d in seqs]
-    source = f"sum_mod(n={n}, k={k}, length={min_length}..{max_length}, vocab={vocab}, seed={seed})"
-    return _dataset([d + 1 for d in seqs], labels, split, ["token"], source)
+    source = f"{name}(n={n}, k={k}, length={min_length}..{max_length}, vocab={vocab}, seed={seed})"
+    return seqs, source
 
 
 def adding_problem(
@@ -428,19 +434,8 @@ def running_sum_mod(
 
     A unidirectional model can solve it exactly, so it also exercises streaming prediction.
     """
-    _check_args("running_sum_mod", n, min_length, max_length, 1)
-    if k < 1 or vocab < 1:
-        where, got = "running_sum_mod(k=..., vocab=...)", f"k={k}, vocab={vocab}"
-        raise data_error(where, "k >= 1 and vocab >= 1", got, "pass positive values")
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(min_length, max_length + 1, size=n)
-    digits = rng.integers(0, vocab, size=int(lengths.sum()), dtype=np.int64)
-    seqs = np.split(digits, np.cumsum(lengths)[:-1]) if n else []
+    seqs, source = _digits("running_sum_mod", n, k, min_length, max_length, vocab, seed)
     tags = [[str(int(t)) for t in np.cumsum(d) % k] for d in seqs]
-    source = (
-        f"running_sum_mod(n={n}, k={k}, length={min_length}..{max_length}, vocab={vocab}, "
-        f"seed={seed})"
-    )
     return _dataset([d + 1 for d in seqs], tags, split, ["token"], source)
 
 

@@ -1,9 +1,10 @@
 """Device, mixed precision and memory decisions made before training starts.
 
 * :func:`resolve_device`: ``train.device`` ``"auto"`` → CUDA when available, else CPU.
-* :func:`resolve_amp`: ``train.amp`` ``"auto"`` → off on CPU (the fused float32 LSTM kernel is the
-  fast CPU path and CPU autocast was measured slower here, see BENCHMARKS.md), bf16 on CUDA
-  devices that support it, else fp16 (with a GradScaler in the loop).
+* :func:`resolve_amp`: ``train.amp`` ``"auto"`` → off on CPU (the fused LSTM kernel runs float32
+  whatever autocast says, so bf16 only touches the small layers around it: measured 2% slower on
+  the IMDB sample, ``benchmarks/amp_cpu.py``), bf16 on CUDA devices that support it, else fp16
+  (with a GradScaler in the loop). CUDA AMP is not measured yet (no GPU here).
 * :func:`check_memory`: a conservative estimate of the training footprint, checked against the
   memory available *before* anything large is allocated, so an oversized model fails at once
   with the numbers instead of swapping or being OOM-killed an hour in.
