@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -148,9 +149,52 @@ def test_console_script_and_module_entry_points():
 def test_model_config_conflicts_are_config_errors(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(TINY)
-    err = run_error(["train", str(cfg), "--set", "model.nonlinearity=relu", "--out",
-                     str(tmp_path / "o")], capsys)
+    err = run_error(
+        ["train", str(cfg), "--set", "model.nonlinearity=relu", "--out", str(tmp_path / "o")],
+        capsys,
+    )
     assert "[model]" in err and "nonlinearity" in err
-    err = run_error(["train", str(cfg), "--set", "model.transformer_layers=1", "--set",
-                     "model.transformer_heads=5", "--out", str(tmp_path / "o")], capsys)
+    err = run_error(
+        [
+            "train",
+            str(cfg),
+            "--set",
+            "model.transformer_layers=1",
+            "--set",
+            "model.transformer_heads=5",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capsys,
+    )
     assert "nhead" in err
+
+
+def test_numeric_model_predict_and_evaluate_from_the_cli(tmp_path, capsys):
+    """A numeric (adding-problem) model: train, predict from JSONL "inputs", evaluate."""
+    out = tmp_path / "out"
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "adding.toml"
+    argv = ["-q", "train", str(recipe), "--out", str(out)]
+    for item in (
+        "data.train_size=200",
+        "data.valid_size=40",
+        "data.test_size=40",
+        "data.max_length=20",
+        "model.hidden_size=8",
+        "train.epochs=1",
+    ):
+        argv += ["--set", item]
+    assert main(argv) == 0
+    capsys.readouterr()
+    src = tmp_path / "in.jsonl"
+    rows = [[[0.5, 1], [0.1, 0], [0.25, 1]], [[0.9, 1], [0.9, 1]]]
+    src.write_text("".join(json.dumps({"inputs": r}) + "\n" for r in rows))
+    assert main(["predict", str(out / "model"), "--input", str(src)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 and all(isinstance(r["value"], float) for r in lines)
+    assert main(["evaluate", str(out / "model"), "adding", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "regression" and result["examples"] == 40 and "mse" in result
+    src.write_text('{"inputs": [[0.5, 1, 3]]}\n')
+    assert main(["predict", str(out / "model"), "--input", str(src)]) == 2
+    assert "(T, 2)" in capsys.readouterr().err
