@@ -1,6 +1,7 @@
 """Losses by task, split evaluation invariance, and ``padless evaluate`` on a saved model."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -130,7 +131,7 @@ def test_evaluate_text_model_on_a_table(tmp_path, capsys):
     table.write_text("text,label\na great film,pos\nawful and dull,neg\nfine,pos\n")
     assert main(["evaluate", str(tmp_path / "out" / "model"), str(table)]) == 0
     text = capsys.readouterr().out
-    assert "3 examples" in text and "roc_auc" in text
+    assert re.search(r"examples\s+3\b", text) and "roc_auc" in text
     table.write_text("text,label\na great film,great\n")
     with pytest.raises(DataError, match="'great'"):
         evaluate_artifact(tmp_path / "out" / "model", str(table))

@@ -51,10 +51,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result))
     else:
-        print(
-            f"{result['data']} ({result['split']} split, {result['examples']} examples), "
-            f"loss {result['loss']:.4f}"
-        )
         print(format_metrics(result, result["labels"]))
     return 0
 
