@@ -286,3 +286,17 @@ def test_reverse_within_length_is_an_involution():
     r = reverse_within_length(x, lengths)
     assert r.tolist() == [[3, 2, 1, 0, 4, 5], [7, 6, 8, 9, 10, 11]]
     assert torch.equal(reverse_within_length(r, lengths), x)
+
+
+def test_embedding_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    kw = dict(num_outputs=2, vocab_size=30, embedding_dim=8, hidden_size=6, pooling="mean")
+    plain = SequenceClassifier(**kw)
+    dropped = SequenceClassifier(**kw, embedding_dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())  # a dropout adds no parameters
+    x = torch.tensor([[3, 4, 5, 0], [7, 8, 0, 0]])
+    lengths = torch.tensor([3, 2])
+    plain.eval(), dropped.eval()
+    torch.testing.assert_close(dropped(x, lengths), plain(x, lengths))
+    dropped.train()
+    assert not torch.allclose(dropped(x, lengths), plain(x, lengths))

@@ -99,6 +99,7 @@ class ModelConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.0
+    embedding_dropout: float = 0.0
     pooling: str = "mean"
     nonlinearity: str = "tanh"  # "relu" only for cell = "rnn"
     execution: str = "auto"  # "padded", "packed" or "reference" (see padless.models)
@@ -209,6 +210,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.hidden_size": (1, None, True),
     "model.num_layers": (1, None, True),
     "model.dropout": (0, 1, False),
+    "model.embedding_dropout": (0, 1, False),
     "model.transformer_layers": (0, None, True),
     "model.transformer_heads": (1, None, True),
     "train.epochs": (1, None, True),

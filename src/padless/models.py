@@ -464,6 +464,7 @@ class SequenceClassifier(nn.Module):
         execution: str = "auto",
         transformer_layers: int = 0,
         transformer_heads: int = 4,
+        embedding_dropout: float = 0.0,
     ):
         super().__init__()
         if (vocab_size is None) == (num_features is None):
@@ -495,11 +496,12 @@ class SequenceClassifier(nn.Module):
             None if task == "tagging" else MaskedPooling(pooling, size, encoder.num_directions)
         )
         self.dropout = nn.Dropout(dropout)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)  # on (B, T, E); padding stays 0
         self.head = nn.Linear(size, num_outputs)
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         lengths = check_lengths(lengths, inputs.shape[0], inputs.shape[1])
-        x = self.embed(inputs)  # (B, T, E)
+        x = self.embedding_dropout(self.embed(inputs))  # (B, T, E)
         out, _ = self.encoder(x, lengths, return_state=False)  # (B, T, D*H)
         if self.pool is None:
             mask = lengths_mask(lengths.to(out.device), out.shape[1])[..., None]

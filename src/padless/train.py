@@ -212,6 +212,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         execution=m.execution,
         transformer_layers=m.transformer_layers,
         transformer_heads=m.transformer_heads,
+        embedding_dropout=m.embedding_dropout,
         **data.pipeline.model_kwargs(),
     )
     pad_to = t.pad_to_multiple_of or (64 if t.compile else None)
