@@ -123,11 +123,8 @@ def run_split(
 def _targets_array(split: Split, task: str) -> np.ndarray:
     if task == "tagging":
         return np.concatenate([np.asarray(t, dtype=np.int64) for t in split.targets])
-    if task == "regression":
-        return np.asarray(split.targets, dtype=np.float64)
-    if task == "multilabel":
-        return np.asarray(split.targets, dtype=np.int64)
-    return np.asarray(split.targets, dtype=np.int64)
+    dtype = np.float64 if task == "regression" else np.int64
+    return np.asarray(split.targets, dtype=dtype)
 
 
 # --------------------------------------------------------------------------- padless evaluate

@@ -79,7 +79,7 @@ def load_data(cfg: DataConfig) -> Dataset:
             ds = timeseries.read_ts(path, **kw)
             if cfg.test_path is not None:
                 test = timeseries.read_ts(cfg.test_path, split="test", **kw)
-                ds = _concat(ds, test)
+                ds = timeseries.concat(ds, test, f"{ds.source} + {test.source}")
         else:
             ds = timeseries.read_ts_pair(path, **kw)
     elif src == "long_table":
@@ -107,19 +107,6 @@ def load_data(cfg: DataConfig) -> Dataset:
         ds = ds.subset(np.sort(rng.permutation(len(ds))[: cfg.limit]))
         logger.info("data.limit: using %d of the rows", cfg.limit)
     return ds
-
-
-def _concat(a: SequenceDataset, b: SequenceDataset) -> SequenceDataset:
-    if a.num_features != b.num_features:
-        raise data_error(
-            b.source,
-            f"{a.num_features} features like {a.source}",
-            str(b.num_features),
-            "use the TRAIN and TEST files of one dataset",
-        )
-    cols = [getattr(a, k) + getattr(b, k) for k in ("sequences", "labels", "splits", "ids")]
-    skipped = {k: a.skipped.get(k, 0) + b.skipped.get(k, 0) for k in {*a.skipped, *b.skipped}}
-    return SequenceDataset(*cols, a.feature_names, f"{a.source} + {b.source}", skipped)
 
 
 def raw_inputs(ds: Dataset) -> list:

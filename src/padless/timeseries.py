@@ -265,12 +265,17 @@ def read_ts_pair(
         _require_file(p, "a <Name>_TRAIN.ts / <Name>_TEST.ts pair")
     kw: dict[str, Any] = {"engine": engine, "nan_policy": nan_policy, "skip_empty": skip_empty}
     a, b = read_ts(paths[0], split="train", **kw), read_ts(paths[1], split="test", **kw)
+    return concat(a, b, source=str(base))
+
+
+def concat(a: SequenceDataset, b: SequenceDataset, source: str) -> SequenceDataset:
+    """``a`` then ``b`` as one dataset (e.g. the TRAIN and TEST files); skip counts are summed."""
     if a.num_features != b.num_features:
-        expected = f"{a.num_features} dimensions like {paths[0].name}"
-        raise data_error(str(paths[1]), expected, str(b.num_features), "use one dataset's files")
+        expected = f"{a.num_features} dimensions like {a.source}"
+        raise data_error(b.source, expected, str(b.num_features), "use one dataset's files")
     cols = [getattr(a, k) + getattr(b, k) for k in ("sequences", "labels", "splits", "ids")]
     skipped = dict(Counter(a.skipped) + Counter(b.skipped))
-    return SequenceDataset(*cols, feature_names=a.feature_names, source=str(base), skipped=skipped)
+    return SequenceDataset(*cols, feature_names=a.feature_names, source=source, skipped=skipped)
 
 
 # ----------------------------------------------------------------------------- long tables

@@ -227,12 +227,13 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sampler = make_sampler(train_split, t, pad_to)
-    steps = []
-    for e in range(t.epochs):
-        sampler.set_epoch(e)
-        steps.append(len(sampler))
+    total_steps = 0
+    if t.scheduler in ("cosine", "onecycle"):  # per-step schedules need the exact step count
+        for e in range(t.epochs):  # this process's batches per epoch (rank-aware)
+            sampler.set_epoch(e)
+            total_steps += len(sampler)
     monitor, mode = _monitor(t, task)
-    scheduler, per_step = _scheduler(optimizer, t, mode, max(1, sum(steps)))
+    scheduler, per_step = _scheduler(optimizer, t, mode, max(1, total_steps))
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     # Automatic dynamic shapes: after a second batch size or length is seen those dims become
     # symbolic, so ragged batches cost a few compilations, not one per shape.
