@@ -8,8 +8,8 @@ import torch
 
 from padless.artifact import load_artifact, save_artifact
 from padless.config import TextConfig
-from padless.data import LabelSpace
 from padless.errors import ArtifactError
+from padless.labels import LabelSpace
 from padless.models import SequenceClassifier
 from padless.pipeline import InputPipeline
 from padless.text import TextEncoder

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from padless.data import LabelSpace, assign_validation, infer_format, read_text_table
+from padless.data import assign_validation, infer_format, read_text_table
 from padless.errors import DataError
+from padless.labels import LabelSpace
 
 
 def test_csv_tsv_jsonl_read_the_same(tmp_path):

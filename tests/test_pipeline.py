@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from padless.config import load_config
-from padless.data import LabelSpace, SequenceDataset
+from padless.data import SequenceDataset
 from padless.errors import DataError
+from padless.labels import LabelSpace
 from padless.pipeline import InputPipeline, encode_split, load_data, prepare
 
 SHARED_TS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ts"

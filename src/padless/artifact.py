@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from padless import __version__
-from padless.data import LabelSpace
 from padless.errors import ArtifactError, format_error
+from padless.labels import LabelSpace
 from padless.models import SequenceClassifier
 from padless.pipeline import InputPipeline
 

@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 from padless.artifact import load_artifact
 from padless.batching import Batch, BucketBatchSampler, collate
 from padless.config import DataConfig
-from padless.data import LabelSpace, assign_validation
+from padless.data import assign_validation
 from padless.errors import data_error
+from padless.labels import LabelSpace
 from padless.metrics import compute_metrics
 from padless.pipeline import SYNTHETIC, Split, encode_split, load_data
 

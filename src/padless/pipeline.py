@@ -29,8 +29,9 @@ import numpy as np
 
 from padless import datasets
 from padless.config import Config, DataConfig
-from padless.data import LabelSpace, SequenceDataset, TextDataset, assign_validation
+from padless.data import SequenceDataset, TextDataset, assign_validation
 from padless.errors import ArtifactError, data_error, format_error
+from padless.labels import LabelSpace
 from padless.text import TextEncoder
 from padless.timeseries import Normalizer
 
