@@ -478,3 +478,13 @@ def test_token_sampler_validation_and_epoch():
 def test_lengths_accept_tensor_and_zero_batches_is_empty():
     sampler = BucketBatchSampler(torch.tensor([1, 2, 3]), batch_size=4, drop_last=True)
     assert len(sampler) == 0 and list(sampler) == []
+
+
+def test_collate_keeps_k_token_ids_per_step_as_int64():
+    a = np.array([[3, 10], [4, 0], [5, 11]], dtype=np.int64)
+    b = np.array([[6, 12]], dtype=np.int64)
+    batch = collate([(a, 1), (b, 0)], pad_to_multiple_of=4)
+    assert batch.inputs.dtype == torch.int64 and batch.inputs.shape == (2, 4, 2)
+    assert batch.inputs[1, 1:].eq(0).all() and batch.inputs[0, :3].tolist() == a.tolist()
+    with pytest.raises(DataError, match="sample 1"):
+        collate([a, b.astype(np.float32)])

@@ -300,3 +300,28 @@ def test_embedding_dropout_acts_in_training_only():
     torch.testing.assert_close(dropped(x, lengths), plain(x, lengths))
     dropped.train()
     assert not torch.allclose(dropped(x, lengths), plain(x, lengths))
+
+
+@settings(max_examples=10, deadline=None)
+@given(lengths=lengths_st, extra=st.integers(0, 3))
+def test_k_ids_per_step_sum_their_embeddings(lengths, extra):
+    """(B, T, 2) word + bigram ids: exact per sequence, padding-invariant, and a zero (unknown)
+    bigram id adds nothing, so channel 1 = 0 equals plain (B, T) word ids."""
+    lengths = torch.tensor(lengths)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 40, (len(lengths), int(lengths.max()) + extra, 2), generator=g)
+    ids[~lengths_mask(lengths, ids.shape[1])] = 0
+    torch.manual_seed(0)
+    model = SequenceClassifier(
+        num_outputs=2, vocab_size=40, embedding_dim=IN, hidden_size=H, pooling="max"
+    ).eval()
+    with torch.no_grad():
+        batch = model(ids, lengths)
+        alone = torch.cat(
+            [model(ids[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
+        )
+        torch.testing.assert_close(batch, alone, atol=ATOL, rtol=0)
+        words = ids.clone()
+        words[..., 1] = 0
+        torch.testing.assert_close(model(words, lengths), model(ids[..., 0], lengths))
+        assert not torch.allclose(model(words, lengths), batch)

@@ -130,3 +130,20 @@ def test_patching_folds_steps_and_repeats_the_last():
     assert out[2].tolist() == [12, 13, 12, 13, 12, 13]  # the final step repeated, not zeros
     again = InputPipeline.load("/nonexistent", {"pipeline": p.to_dict()})
     assert np.array_equal(again.encode([x])[0], out)
+
+
+def test_log_transform_compresses_before_standardising_and_round_trips(tmp_path):
+    from padless.config import load_config
+
+    seqs = [np.array([[0.01], [-3.0], [300.0]]), np.array([[1.0], [2.0]])]
+    ds = SequenceDataset(seqs, ["a", "b"], ["train", "train"], ["s0", "s1"], ["x"])
+    c = load_config(None, ["data.log_transform=true", "data.valid_fraction=0"])
+    p = InputPipeline.fit(ds, [0, 1], c)
+    logged = np.sign(seqs[0]) * np.log1p(np.abs(seqs[0]))
+    stats = np.concatenate([logged, np.log1p(seqs[1])])
+    expected = (logged - stats.mean()) / stats.std()
+    (out,) = p.encode([seqs[0]])
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    p.save(tmp_path)
+    again = InputPipeline.load(tmp_path, {"pipeline": p.to_dict()})
+    np.testing.assert_array_equal(again.encode([seqs[0]])[0], out)

@@ -318,3 +318,14 @@ def test_tensorboard_logs_when_installed(tmp_path):
     train(cfg, tmp_path / "out", quiet=True)
     events = list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_input_noise_perturbs_float_inputs_only(tmp_path):
+    base = ("adding", "data.min_length=4", "data.train_size=300")
+    plain = train(small(*base, epochs=2), tmp_path / "plain", quiet=True)
+    noisy = train(small(*base, "train.input_noise=0.5", epochs=2), tmp_path / "noisy", quiet=True)
+    assert noisy["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
+    ids = ("sum_mod", "data.train_size=300")
+    a = train(small(*ids, epochs=1), tmp_path / "a", quiet=True)
+    b = train(small(*ids, "train.input_noise=0.5", epochs=1), tmp_path / "b", quiet=True)
+    assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]  # token ids: no noise

@@ -219,6 +219,8 @@ def _sequence_array(seq: Any, i: int) -> np.ndarray:
             _describe(arr),
             "convert the features to float before batching",
         )
+    if arr.dtype.kind in "iu":  # (T, K) token ids per step, e.g. word + bigram (text.ngrams)
+        return arr.astype(np.int64, copy=False)
     out = arr.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
         raise data_error(
@@ -309,7 +311,9 @@ def collate(
 
     A sample is ``(sequence, label)`` (a 2-tuple whose first element is array-like) or just a
     ``sequence``. Sequences are 1-D integer token ids (list, numpy array or tensor; the batch
-    ``inputs`` are int64 (B, T)) or 2-D numeric (T, F) arrays (``inputs`` float32 (B, T, F)).
+    ``inputs`` are int64 (B, T)), 2-D integer (T, K) arrays of K token ids per step (int64
+    (B, T, K); e.g. word + bigram ids, summed by the model's embedding) or 2-D float (T, F)
+    feature arrays (``inputs`` float32 (B, T, F)).
     ``T`` is the longest length, rounded up to a multiple of ``pad_to_multiple_of`` if given.
 
     Labels: all None -> ``labels=None``; ints -> int64 (B,); numbers with at least one float ->
@@ -347,8 +351,12 @@ def collate(
     arrays = [_sequence_array(s, i) for i, s in enumerate(seqs)]
     ref = arrays[0]
     for i, arr in enumerate(arrays[1:], start=1):
-        if arr.ndim != ref.ndim or (arr.ndim == 2 and arr.shape[1] != ref.shape[1]):
-            what = "1-D token ids" if ref.ndim == 1 else f"(T, {ref.shape[1]}) features"
+        if (
+            arr.ndim != ref.ndim
+            or arr.dtype != ref.dtype
+            or (arr.ndim == 2 and arr.shape[1] != ref.shape[1])
+        ):
+            what = "1-D token ids" if ref.ndim == 1 else f"(T, {ref.shape[1]}) {ref.dtype} values"
             raise data_error(
                 f"collate: sample {i}",
                 f"{what} like sample 0",
@@ -359,7 +367,7 @@ def collate(
     lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     t_max = _round_up(int(lengths.max()), pad_to_multiple_of)
     batch_size = len(arrays)
-    if ref.ndim == 1:
+    if ref.dtype == np.int64:
         if not float(pad_value).is_integer():
             raise config_error(
                 "collate pad_value",
@@ -367,7 +375,7 @@ def collate(
                 repr(pad_value),
                 "use the padding token id, e.g. 0",
             )
-        inputs = np.full((batch_size, t_max), int(pad_value), dtype=np.int64)
+        inputs = np.full((batch_size, t_max, *ref.shape[1:]), int(pad_value), dtype=np.int64)
     else:
         inputs = np.full((batch_size, t_max, ref.shape[1]), pad_value, dtype=np.float32)
     for i, arr in enumerate(arrays):

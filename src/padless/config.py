@@ -44,8 +44,10 @@ class DataConfig:
     ``task`` is ``"auto"`` (inferred from the labels) or forces binary / multiclass /
     multilabel / regression / tagging. Rows without a split go to train; ``valid_fraction`` of
     train is held out for validation when the data has no ``valid`` split. Numeric sequences
-    are standardised with train statistics (``normalize``), cut to ``max_steps`` and, with
-    ``patch_size`` k > 1, folded into k-step patches (k*F features per step).
+    are optionally compressed with ``log_transform`` (sign(x)·log(1 + |x|), for heavy-tailed
+    signals such as currents spanning 0.01-300 A), standardised with train statistics
+    (``normalize``), cut to ``max_steps`` and, with ``patch_size`` k > 1, folded into k-step
+    patches (k*F features per step).
     """
 
     source: str = "imdb-sample"
@@ -62,6 +64,7 @@ class DataConfig:
     label_delimiter: str | None = None
     skip_empty: bool = False
     nan_policy: str = "raise"
+    log_transform: bool = False
     normalize: bool = True
     max_steps: int | None = None
     patch_size: int = 1
@@ -87,6 +90,12 @@ class TextConfig:
     min_freq: int = 2
     max_length: int = 512
     truncation: str = "head"  # "head", "tail" or "head+tail"
+    # 2 adds one bigram id per step (the pair ending at that token), fastText-style: the model
+    # sums its embedding into the word's. Bigrams are counted on the training texts; the
+    # ngram_max_size most frequent with count >= ngram_min_freq are kept, others add nothing.
+    ngrams: int = 1
+    ngram_max_size: int = 200000
+    ngram_min_freq: int = 3
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,7 @@ class TrainConfig:
     pad_to_multiple_of: int | None = None
     amp: str = "auto"
     compile: bool = False
+    input_noise: float = 0.0
     device: str = "auto"
     flush_denormal: bool = True
     num_threads: int | None = None
@@ -206,6 +216,9 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "text.max_size": (3, None, True),
     "text.min_freq": (1, None, True),
     "text.max_length": (1, None, True),
+    "text.ngrams": (1, 2, True),
+    "text.ngram_max_size": (1, None, True),
+    "text.ngram_min_freq": (1, None, True),
     "model.embedding_dim": (1, None, True),
     "model.hidden_size": (1, None, True),
     "model.num_layers": (1, None, True),
@@ -222,6 +235,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.lr_patience": (0, None, True),
     "train.min_lr": (0, None, True),
     "train.warmup_steps": (0, None, True),
+    "train.input_noise": (0, None, True),
     "train.early_stopping": (0, None, True),
     "train.sortagrad_epochs": (0, None, True),
     "train.max_tokens": (1, None, True),

@@ -441,6 +441,8 @@ TASKS = ("binary", "multiclass", "multilabel", "regression", "tagging")
 class SequenceClassifier(nn.Module):
     """Embedding (token ids) or linear projection (numeric features) → encoder → head.
 
+    ``inputs`` are token ids (B, T), K token ids per step (B, T, K) whose embeddings are summed
+    (word + bigram, ``text.ngrams = 2``), or float features (B, T, F).
     ``forward(inputs, lengths)`` returns logits (B, C) after masked pooling, or, for
     ``task="tagging"``, per-step logits (B, T, C) that are zero at padded steps (mask the loss
     with ``lengths``). ``binary`` has C = 1; ``regression`` returns C raw values.
@@ -501,7 +503,10 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         lengths = check_lengths(lengths, inputs.shape[0], inputs.shape[1])
-        x = self.embedding_dropout(self.embed(inputs))  # (B, T, E)
+        x = self.embed(inputs)  # (B, T, E), or (B, T, K, E) for K ids per step (word + bigram)
+        if x.dim() == 4:
+            x = x.sum(dim=2)  # padding id 0 embeds to zero, so unknown bigrams add nothing
+        x = self.embedding_dropout(x)
         out, _ = self.encoder(x, lengths, return_state=False)  # (B, T, D*H)
         if self.pool is None:
             mask = lengths_mask(lengths.to(out.device), out.shape[1])[..., None]

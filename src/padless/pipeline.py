@@ -7,8 +7,9 @@ Three input kinds (``InputPipeline.kind``):
   on train, truncate) → int64 ids (T,).
 * ``ids``: integer token ids given directly (e.g. :func:`padless.datasets.sum_mod`): checked
   against the vocabulary size seen in train; 0 is padding and never a valid id.
-* ``numeric``: float features (T, F) → :class:`~padless.timeseries.Normalizer` fitted on the train
-  split only (``data.normalize``) → float32 (T, F).
+* ``numeric``: float features (T, F) → optional sign(x)·log(1 + |x|) (``data.log_transform``)
+  → :class:`~padless.timeseries.Normalizer` fitted on the train split only
+  (``data.normalize``) → float32 (T, F).
 
 Sequences longer than ``data.max_steps`` (numeric / ids) or ``text.max_length`` (text) are cut,
 keeping the head; both are recorded in the artifact. ``data.patch_size = k`` (numeric) then
@@ -129,6 +130,7 @@ class InputPipeline:
         feature_names: list[str] | None = None,
         max_steps: int | None = None,
         patch_size: int = 1,
+        log_transform: bool = False,
     ):
         self.kind = kind
         self.text = text
@@ -138,6 +140,7 @@ class InputPipeline:
         self.feature_names = feature_names
         self.max_steps = max_steps
         self.patch_size = int(patch_size)
+        self.log_transform = bool(log_transform)
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
@@ -149,6 +152,8 @@ class InputPipeline:
         if all(np.issubdtype(s.dtype, np.integer) and s.ndim == 1 for s in seqs):
             vocab = max(int(s.max()) for s in seqs if len(s)) + 1
             return cls("ids", vocab_size=vocab, max_steps=cfg.data.max_steps)
+        if cfg.data.log_transform:
+            seqs = [_signed_log(s) for s in seqs]
         norm = Normalizer.fit(seqs, ds.feature_names) if cfg.data.normalize else None
         return cls(
             "numeric",
@@ -157,6 +162,7 @@ class InputPipeline:
             feature_names=list(ds.feature_names),
             max_steps=cfg.data.max_steps,
             patch_size=cfg.data.patch_size,
+            log_transform=cfg.data.log_transform,
         )
 
     def model_kwargs(self) -> dict[str, int]:
@@ -183,6 +189,8 @@ class InputPipeline:
         for i, x in enumerate(inputs):
             at = f"{where} row {rows[i] if rows is not None else i}"
             out.append(self._encode_one(x, at))
+        if self.kind == "numeric" and self.log_transform:
+            out = [_signed_log(x) for x in out]
         if self.kind == "numeric" and self.normalizer is not None and out:
             out = self.normalizer.transform(out)
         if self.kind == "numeric" and self.patch_size > 1:
@@ -254,6 +262,7 @@ class InputPipeline:
             "feature_names": self.feature_names,
             "max_steps": self.max_steps,
             "patch_size": self.patch_size,
+            "log_transform": self.log_transform,
             "normalized": self.normalizer is not None,
         }
 
@@ -304,7 +313,13 @@ class InputPipeline:
             feature_names=info.get("feature_names"),
             max_steps=info.get("max_steps"),
             patch_size=info.get("patch_size", 1),
+            log_transform=info.get("log_transform", False),
         )
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    """sign(x)·log(1 + |x|): keeps zero and sign, compresses 0.01-300 into about 0.01-5.7."""
+    return (np.sign(x) * np.log1p(np.abs(x))).astype(np.float32, copy=False)
 
 
 def _patch(x: np.ndarray, k: int) -> np.ndarray:

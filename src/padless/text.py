@@ -21,9 +21,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from padless.config import TextConfig
 from padless.errors import ArtifactError, data_error, format_error
-from padless.vocab import PAD, UNK, Vocab
+from padless.vocab import PAD, UNK, BigramVocab, Vocab
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +71,17 @@ class TextEncoder:
     Fit on the training texts with :meth:`fit`; save next to the model with :meth:`save`.
     """
 
-    def __init__(self, config: TextConfig, vocab: Vocab | None = None, tokenizer=None):
+    def __init__(
+        self,
+        config: TextConfig,
+        vocab: Vocab | None = None,
+        tokenizer=None,
+        bigrams: BigramVocab | None = None,
+    ):
         self.config = config
         self.vocab = vocab
         self.tokenizer = tokenizer  # tokenizers.Tokenizer for wordpiece / bpe
+        self.bigrams = bigrams  # text.ngrams = 2
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -90,10 +99,25 @@ class TextEncoder:
                 config.max_size,
                 config.min_freq,
             )
-            return cls(config, vocab=vocab)
-        tok = _train_subword(cleaned, config)
-        logger.info("%s tokenizer: %d tokens", config.tokenizer, tok.get_vocab_size())
-        return cls(config, tokenizer=tok)
+            enc = cls(config, vocab=vocab)
+        else:
+            tok = _train_subword(cleaned, config)
+            logger.info("%s tokenizer: %d tokens", config.tokenizer, tok.get_vocab_size())
+            enc = cls(config, tokenizer=tok)
+        if config.ngrams == 2:
+            enc.bigrams = BigramVocab.build(
+                enc._ids(cleaned),
+                offset=enc.vocab_size,
+                max_size=config.ngram_max_size,
+                min_freq=config.ngram_min_freq,
+            )
+            logger.info(
+                "bigrams: %d kept (ngram_max_size %d, ngram_min_freq %d)",
+                len(enc.bigrams),
+                config.ngram_max_size,
+                config.ngram_min_freq,
+            )
+        return enc
 
     @staticmethod
     def _clean(config: TextConfig, text: str) -> str:
@@ -102,7 +126,9 @@ class TextEncoder:
     # -- use --------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab) if self.vocab is not None else self.tokenizer.get_vocab_size()
+        """Rows of the embedding table: tokens, then the kept bigrams (if any)."""
+        size = len(self.vocab) if self.vocab is not None else self.tokenizer.get_vocab_size()
+        return size + (len(self.bigrams) if self.bigrams is not None else 0)
 
     def tokenize(self, text: str) -> list[str]:
         """Clean and split into token strings (no truncation), e.g. for length statistics."""
@@ -111,19 +137,24 @@ class TextEncoder:
             return word_tokenize(cleaned)
         return self.tokenizer.encode(cleaned).tokens
 
-    def encode(self, text: str) -> list[int]:
+    def _ids(self, cleaned: Sequence[str]) -> list[list[int]]:
+        if self.vocab is not None:
+            return [self.vocab.encode(word_tokenize(t)) for t in cleaned]
+        return [e.ids for e in self.tokenizer.encode_batch(list(cleaned))]
+
+    def encode(self, text: str) -> list[int] | np.ndarray:
         return self.encode_batch([text])[0]
 
     def encode_batch(
         self, texts: Sequence[str], *, where: str = "input", rows: Sequence[int] | None = None
-    ) -> list[list[int]]:
-        """Encode and truncate each text. A text with no tokens after cleaning raises, naming
-        its position (``rows[i]`` when given) so nothing turns silently into padding."""
+    ) -> list:
+        """Encode and truncate each text: a list of token ids (T,), or with ``ngrams = 2`` an
+        int64 array (T, 2) of token id and bigram id per step (bigrams are taken before
+        truncation, so a kept token keeps the bigram it had in the full text). A text with no
+        tokens after cleaning raises, naming its position (``rows[i]`` when given) so nothing
+        turns silently into padding."""
         cleaned = [self._clean(self.config, t) for t in texts]
-        if self.vocab is not None:
-            ids = [self.vocab.encode(word_tokenize(t)) for t in cleaned]
-        else:
-            ids = [e.ids for e in self.tokenizer.encode_batch(cleaned)]
+        ids = self._ids(cleaned)
         out = []
         for i, seq in enumerate(ids):
             if not seq:
@@ -134,7 +165,13 @@ class TextEncoder:
                     repr(texts[i][:80]),
                     "remove empty or markup-only texts",
                 )
-            out.append(truncate(seq, self.config.max_length, self.config.truncation))
+            cut = truncate(seq, self.config.max_length, self.config.truncation)
+            if self.bigrams is not None:
+                pairs = truncate(
+                    self.bigrams.encode(seq), self.config.max_length, self.config.truncation
+                )
+                cut = np.array([cut, pairs], dtype=np.int64).T.copy()
+            out.append(cut)
         return out
 
     # -- persistence ------------------------------------------------------------------------
@@ -147,6 +184,8 @@ class TextEncoder:
             self.vocab.save(d / "vocab.json")
         else:
             self.tokenizer.save(str(d / "tokenizer.json"))
+        if self.bigrams is not None:
+            self.bigrams.save(d / "bigrams.json")
 
     @classmethod
     def load(cls, directory: str | Path) -> TextEncoder:
@@ -162,8 +201,9 @@ class TextEncoder:
                     "re-train or re-export the model",
                 )
             ) from None
+        bigrams = BigramVocab.load(d / "bigrams.json") if config.ngrams == 2 else None
         if config.tokenizer == "word":
-            return cls(config, vocab=Vocab.load(d / "vocab.json"))
+            return cls(config, vocab=Vocab.load(d / "vocab.json"), bigrams=bigrams)
         from tokenizers import Tokenizer
 
         try:
@@ -177,7 +217,7 @@ class TextEncoder:
                     "re-train or re-export the model",
                 )
             ) from None
-        return cls(config, tokenizer=tok)
+        return cls(config, tokenizer=tok, bigrams=bigrams)
 
 
 def _config_dict(config: TextConfig) -> dict:

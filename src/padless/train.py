@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -225,7 +226,12 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
     except ValueError as exc:  # e.g. relu with an LSTM, heads not dividing the model size
         raise ConfigError(f"config [model]: {exc}") from None
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    # The fused kernel is one pass over each tensor: measured 4x faster than foreach on this
+    # 2-core CPU (32M parameters, 93 vs 394 ms per step), which matters for big embeddings.
+    fused = True if device.type in ("cpu", "cuda") else None
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=fused
+    )
     sampler = make_sampler(train_split, t, pad_to)
     total_steps = 0
     if t.scheduler in ("cosine", "onecycle"):  # per-step schedules need the exact step count
@@ -292,6 +298,11 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         )
         for step, idx in enumerate(bar):
             batch = make_batch(train_split, idx, task, pad_to).to(device)
+            if t.input_noise and batch.inputs.is_floating_point():
+                noise = torch.randn_like(batch.inputs) * t.input_noise
+                batch = dataclasses.replace(
+                    batch, inputs=batch.inputs + noise * batch.mask[..., None]
+                )
             with autocast():
                 logits = forward(batch.inputs, batch.lengths)
                 loss = compute_loss(logits, batch.labels, task)

@@ -76,3 +76,64 @@ class Vocab:
                     "re-export the model",
                 )
             ) from None
+
+
+class BigramVocab:
+    """Adjacent token-id pairs ↔ ids, for fastText-style bigram features.
+
+    The pair ending at position t is ``(ids[t-1], ids[t])``, with ``ids[-1]`` taken as
+    ``PAD_ID`` (start of text). Kept pairs get ids ``offset, offset + 1, ...`` so they share one
+    embedding table with the words (``offset`` = word vocabulary size); pairs not kept map to
+    ``PAD_ID``, whose embedding is zero, so an unseen bigram adds nothing to its step.
+    """
+
+    def __init__(self, pairs: list[tuple[int, int]], offset: int):
+        self.pairs = [(int(a), int(b)) for a, b in pairs]
+        self.offset = int(offset)
+        self.index = {p: offset + i for i, p in enumerate(self.pairs)}
+        if len(self.index) != len(self.pairs):
+            raise ValueError("bigram pairs must be unique")
+
+    @staticmethod
+    def pairs_of(ids: list[int]) -> list[tuple[int, int]]:
+        return list(zip([PAD_ID, *ids[:-1]], ids, strict=True))
+
+    @classmethod
+    def build(
+        cls, id_lists: Iterable[list[int]], *, offset: int, max_size: int, min_freq: int
+    ) -> BigramVocab:
+        """Keep the ``max_size`` most frequent pairs with count ≥ ``min_freq`` (ties by ids, so
+        the same data always gives the same table). Pairs touching ``<unk>`` are not kept."""
+        counts: Counter[tuple[int, int]] = Counter()
+        for ids in id_lists:
+            counts.update(cls.pairs_of(ids))
+        kept = [p for p, c in counts.items() if c >= min_freq and UNK_ID not in p]
+        kept.sort(key=lambda p: (-counts[p], p))
+        return cls(kept[:max_size], offset)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def encode(self, ids: list[int]) -> list[int]:
+        get = self.index.get
+        return [get(p, PAD_ID) for p in self.pairs_of(ids)]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(
+            json.dumps({"offset": self.offset, "pairs": self.pairs}), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> BigramVocab:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls([tuple(p) for p in data["pairs"]], int(data["offset"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArtifactError(
+                format_error(
+                    str(path),
+                    'a JSON bigram table {"offset": N, "pairs": [[a, b], ...]}',
+                    f"an unreadable file ({exc})",
+                    "re-export the model",
+                )
+            ) from None
