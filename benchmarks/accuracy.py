@@ -67,7 +67,7 @@ def run_recipe(name: str, out: Path, extra: list[str]) -> dict:
         "bar": bar,
         "time_limit_s": limit,
         "test": value,
-        "valid": metrics["valid"].get(metric),
+        "valid": metrics.get("valid", {}).get(metric),  # None when refit on all of train
         "seconds": round(seconds, 1),
         "train_seconds": metrics["seconds"],
         "best_epoch": metrics["best_epoch"],

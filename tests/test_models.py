@@ -325,3 +325,37 @@ def test_k_ids_per_step_sum_their_embeddings(lengths, extra):
         words[..., 1] = 0
         torch.testing.assert_close(model(words, lengths), model(ids[..., 0], lengths))
         assert not torch.allclose(model(words, lengths), batch)
+
+
+@pytest.mark.parametrize("numeric", [False, True])
+@settings(max_examples=8, deadline=None)
+@given(lengths=lengths_st, extra=st.integers(0, 3))
+def test_embedding_skip_is_exact_and_padding_free(numeric, lengths, extra):
+    lengths = torch.tensor(lengths)
+    g = torch.Generator().manual_seed(2)
+    t = int(lengths.max()) + extra
+    if numeric:
+        x = torch.randn(len(lengths), t, 3, generator=g)
+        kw = {"num_features": 3}
+    else:
+        x = torch.randint(1, 30, (len(lengths), t), generator=g)
+        x[~lengths_mask(lengths, t)] = 0
+        kw = {"vocab_size": 30}
+    torch.manual_seed(0)
+    model = SequenceClassifier(
+        num_outputs=2, embedding_dim=IN, hidden_size=H, embedding_skip=True, **kw
+    ).eval()
+    assert model.head.in_features == 2 * H + IN
+    with torch.no_grad():
+        alone = torch.cat(
+            [model(x[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
+        )
+        torch.testing.assert_close(model(x, lengths), alone, atol=ATOL, rtol=0)
+        # the skip path is the masked mean of the embedded real steps
+        emb = model.embed(x[:1, : int(lengths[0])]).mean(1)
+        pooled = model.pool(
+            model.encoder(model.embed(x[:1, : int(lengths[0])]), lengths[:1])[0], lengths[:1]
+        )
+        torch.testing.assert_close(alone[:1], model.head(torch.cat([pooled, emb], -1)))
+    with pytest.raises(ValueError, match="tagging"):
+        SequenceClassifier(num_outputs=2, vocab_size=30, task="tagging", embedding_skip=True)

@@ -109,6 +109,7 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.0
     embedding_dropout: float = 0.0
+    embedding_skip: bool = False  # head also reads the masked mean of the embeddings
     pooling: str = "mean"
     nonlinearity: str = "tanh"  # "relu" only for cell = "rnn"
     execution: str = "auto"  # "padded", "packed" or "reference" (see padless.models)

@@ -443,6 +443,9 @@ class SequenceClassifier(nn.Module):
 
     ``inputs`` are token ids (B, T), K token ids per step (B, T, K) whose embeddings are summed
     (word + bigram, ``text.ngrams = 2``), or float features (B, T, F).
+    ``embedding_skip`` feeds the head the masked mean of the embedded steps (B, E) next to
+    the pooled encoder output: a bag-of-embeddings path (fastText, with bigram ids) beside the
+    recurrent one, which sees word order.
     ``forward(inputs, lengths)`` returns logits (B, C) after masked pooling, or, for
     ``task="tagging"``, per-step logits (B, T, C) that are zero at padded steps (mask the loss
     with ``lengths``). ``binary`` has C = 1; ``regression`` returns C raw values.
@@ -467,6 +470,7 @@ class SequenceClassifier(nn.Module):
         transformer_layers: int = 0,
         transformer_heads: int = 4,
         embedding_dropout: float = 0.0,
+        embedding_skip: bool = False,
     ):
         super().__init__()
         if (vocab_size is None) == (num_features is None):
@@ -499,7 +503,10 @@ class SequenceClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.embedding_dropout = nn.Dropout(embedding_dropout)  # on (B, T, E); padding stays 0
-        self.head = nn.Linear(size, num_outputs)
+        if embedding_skip and task == "tagging":
+            raise ValueError("embedding_skip: a pooled-sequence option; tagging has no pooling")
+        self.skip = MaskedPooling("mean", embedding_dim, 1) if embedding_skip else None
+        self.head = nn.Linear(size + (embedding_dim if embedding_skip else 0), num_outputs)
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         lengths = check_lengths(lengths, inputs.shape[0], inputs.shape[1])
@@ -511,4 +518,8 @@ class SequenceClassifier(nn.Module):
         if self.pool is None:
             mask = lengths_mask(lengths.to(out.device), out.shape[1])[..., None]
             return self.head(self.dropout(out)) * mask  # (B, T, C)
-        return self.head(self.dropout(self.pool(out, lengths)))  # (B, C)
+        pooled = self.pool(out, lengths)  # (B, D*H)
+        if self.skip is not None:  # + the masked mean of the embedded steps (B, E)
+            real = lengths_mask(lengths.to(x.device), x.shape[1])[..., None]  # a Linear
+            pooled = torch.cat([pooled, self.skip(x * real, lengths)], dim=-1)  # embeds 0 ≠ 0
+        return self.head(self.dropout(pooled))  # (B, C)

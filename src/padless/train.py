@@ -214,6 +214,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         transformer_layers=m.transformer_layers,
         transformer_heads=m.transformer_heads,
         embedding_dropout=m.embedding_dropout,
+        embedding_skip=m.embedding_skip,
         **data.pipeline.model_kwargs(),
     )
     pad_to = t.pad_to_multiple_of or (64 if t.compile else None)
