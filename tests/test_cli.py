@@ -198,3 +198,24 @@ def test_numeric_model_predict_and_evaluate_from_the_cli(tmp_path, capsys):
     src.write_text('{"inputs": [[0.5, 1, 3]]}\n')
     assert main(["predict", str(out / "model"), "--input", str(src)]) == 2
     assert "(T, 2)" in capsys.readouterr().err
+
+
+def test_bigram_skip_model_round_trips_through_the_artifact(tmp_path):
+    import numpy as np
+
+    import padless
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    extra = ["--set", "text.ngrams=2", "--set", "text.ngram_min_freq=2"]
+    extra += ["--set", "model.embedding_skip=true"]
+    assert main(["-q", "train", str(cfg), "--out", str(tmp_path / "out"), *extra]) == 0
+    model_dir = tmp_path / "out" / "model"
+    assert (model_dir / "bigrams.json").is_file()
+    p = padless.load(model_dir)
+    texts = ["a great great film", "awful, boring film", "not bad at all", "great"]
+    (enc,) = p.encode(["a great great film"])
+    assert enc.ndim == 2 and enc.shape[1] == 2 and (enc[:, 1] > 0).any()  # bigram ids kept
+    together = p.logits(texts)
+    alone = np.concatenate([p.logits([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -6,6 +6,7 @@ Layout of ``DIR/model/``::
     config.json         padless version, model hyper-parameters, input kind
     labels.json         task and label names in logit order
     text.json + vocab.json | tokenizer.json   the text pipeline (text models)
+    bigrams.json        kept bigram id pairs (text models with text.ngrams = 2)
     normalizer.json     feature statistics of the train split (numeric models)
     metrics.json        metrics of the run that produced it (optional)
     manifest.json       sha256 of every file above
