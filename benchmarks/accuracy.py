@@ -1,6 +1,6 @@
 """Accuracy bar (issue 4): train each recipe in configs/ from scratch and score the test split.
 
-    .venv/bin/python benchmarks/accuracy.py                       # every task (~45 min here)
+    .venv/bin/python benchmarks/accuracy.py                       # every task (~16 min here)
     .venv/bin/python benchmarks/accuracy.py --only sum-mod,jv     # a subset
 
 Each recipe runs as ``padless train CONFIG --out DIR`` in a fresh process (the wall-clock time

@@ -329,3 +329,9 @@ def test_input_noise_perturbs_float_inputs_only(tmp_path):
     a = train(small(*ids, epochs=1), tmp_path / "a", quiet=True)
     b = train(small(*ids, "train.input_noise=0.5", epochs=1), tmp_path / "b", quiet=True)
     assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]  # token ids: no noise
+
+
+def test_without_validation_the_last_epoch_is_kept_and_reported(tmp_path):
+    extra = ("data.min_length=4", "data.valid_size=0", "data.valid_fraction=0")
+    metrics = train(small("adding", *extra, epochs=3), tmp_path)
+    assert "valid" not in metrics and metrics["best_epoch"] == 3

@@ -410,6 +410,8 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         board.close()
     if book.best_state is not None:
         model.load_state_dict(book.best_state)
+    elif "valid" not in data.splits:  # no validation: the last epoch's weights are kept
+        book.best_epoch = len(book.history)
     return _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0)
 
 
