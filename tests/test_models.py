@@ -359,3 +359,34 @@ def test_embedding_skip_is_exact_and_padding_free(numeric, lengths, extra):
         torch.testing.assert_close(alone[:1], model.head(torch.cat([pooled, emb], -1)))
     with pytest.raises(ValueError, match="tagging"):
         SequenceClassifier(num_outputs=2, vocab_size=30, task="tagging", embedding_skip=True)
+
+
+@pytest.mark.parametrize("kernel, layers", [(1, 1), (3, 2), (5, 1)])
+@settings(max_examples=8, deadline=None)
+@given(lengths=lengths_st, extra=st.integers(0, 4))
+def test_conv_front_end_is_exact_per_sequence(kernel, layers, lengths, extra):
+    """Numeric inputs whose padded steps hold garbage: the conv must not see them."""
+    lengths = torch.tensor(lengths)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(len(lengths), int(lengths.max()) + extra, 3, generator=g) * 5
+    torch.manual_seed(0)
+    model = SequenceClassifier(
+        num_outputs=2,
+        num_features=3,
+        embedding_dim=IN,
+        hidden_size=H,
+        pooling="mean",
+        conv_channels=6,
+        conv_kernel=kernel,
+        conv_layers=layers,
+    ).eval()
+    with torch.no_grad():
+        alone = torch.cat(
+            [model(x[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
+        )
+        torch.testing.assert_close(model(x, lengths), alone, atol=ATOL, rtol=0)
+
+
+def test_conv_front_end_rejects_even_kernels():
+    with pytest.raises(ValueError, match="odd"):
+        SequenceClassifier(num_outputs=2, num_features=3, conv_channels=4, conv_kernel=4)

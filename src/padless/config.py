@@ -110,6 +110,9 @@ class ModelConfig:
     dropout: float = 0.0
     embedding_dropout: float = 0.0
     embedding_skip: bool = False  # head also reads the masked mean of the embeddings
+    conv_channels: int = 0  # > 0: Conv1d front end (padding-exact) before the encoder
+    conv_kernel: int = 5  # odd
+    conv_layers: int = 1
     pooling: str = "mean"
     nonlinearity: str = "tanh"  # "relu" only for cell = "rnn"
     execution: str = "auto"  # "padded", "packed" or "reference" (see padless.models)
@@ -226,6 +229,9 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.dropout": (0, 1, False),
     "model.embedding_dropout": (0, 1, False),
     "model.transformer_layers": (0, None, True),
+    "model.conv_channels": (0, None, True),
+    "model.conv_kernel": (1, None, True),
+    "model.conv_layers": (1, None, True),
     "model.transformer_heads": (1, None, True),
     "train.epochs": (1, None, True),
     "train.batch_size": (1, None, True),

@@ -85,13 +85,16 @@ def count_parameters(cfg: Config, inputs: dict[str, int], outputs: int) -> int:
     m = cfg.model
     d, g, e = (2 if m.bidirectional else 1), GATES[m.cell], m.embedding_dim
     n = inputs["vocab_size"] * e if "vocab_size" in inputs else (inputs["num_features"] + 1) * e
+    c, k = m.conv_channels, m.conv_kernel
+    if c:
+        n += (e * k + 1) * c + (m.conv_layers - 1) * (c * k + 1) * c
     for layer in range(m.num_layers):
-        size_in = e if layer == 0 else d * m.hidden_size
+        size_in = (c or e) if layer == 0 else d * m.hidden_size
         n += d * g * m.hidden_size * (size_in + m.hidden_size + 2)
     width = d * m.hidden_size
     n += m.transformer_layers * (12 * width * width + 13 * width)  # attention + 4x feed-forward
     n += 2 * width + (width + 1) * outputs  # attention pooling (at most) + head
-    return n
+    return n + (e * outputs if m.embedding_skip else 0)
 
 
 def estimate_memory(
@@ -109,7 +112,7 @@ def estimate_memory(
     params = count_parameters(cfg, inputs, outputs)
     d = 2 if m.bidirectional else 1
     per_step = m.embedding_dim + m.num_layers * d * (GATES[m.cell] + 4) * m.hidden_size + outputs
-    per_step += m.transformer_layers * 8 * d * m.hidden_size
+    per_step += m.transformer_layers * 8 * d * m.hidden_size + 2 * m.conv_layers * m.conv_channels
     steps = t.max_tokens if t.sampler == "token_budget" and t.max_tokens else t.batch_size * longest
     activations = 2 * 4 * per_step * steps
     return {

@@ -433,6 +433,36 @@ class HybridEncoder(nn.Module):
         return out * mask[..., None], None
 
 
+# ------------------------------------------------------------------------------- conv front end
+
+
+class ConvFrontEnd(nn.Module):
+    """``layers`` x (Conv1d 'same', kernel k → ReLU) over (B, T, E) → (B, T, C), padding-exact.
+
+    Padded steps are zeroed before every convolution, so a real step near a sequence's end sees
+    zeros past it, exactly as the sequence alone with the conv's own zero padding would: the
+    output at real steps does not depend on the batch or the amount of padding. For long raw
+    signals it learns local shapes (one waveform period) before the recurrent encoder.
+    """
+
+    def __init__(self, in_size: int, channels: int, kernel: int, layers: int = 1):
+        super().__init__()
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"conv_kernel: expected an odd size >= 1 (same length), got {kernel}")
+        self.convs = nn.ModuleList(
+            nn.Conv1d(in_size if i == 0 else channels, channels, kernel, padding=kernel // 2)
+            for i in range(layers)
+        )
+        self.output_size = channels
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        real = lengths_mask(lengths.to(x.device), x.shape[1])[:, None, :]  # (B, 1, T)
+        y = x.transpose(1, 2)  # (B, E, T)
+        for conv in self.convs:
+            y = torch.relu(conv(y * real))
+        return (y * real).transpose(1, 2)  # (B, T, C), zero at padded steps
+
+
 # ------------------------------------------------------------------------------- classifier
 
 TASKS = ("binary", "multiclass", "multilabel", "regression", "tagging")
@@ -443,6 +473,7 @@ class SequenceClassifier(nn.Module):
 
     ``inputs`` are token ids (B, T), K token ids per step (B, T, K) whose embeddings are summed
     (word + bigram, ``text.ngrams = 2``), or float features (B, T, F).
+    ``conv_channels`` > 0 puts a :class:`ConvFrontEnd` between the embedding and the encoder.
     ``embedding_skip`` feeds the head the masked mean of the embedded steps (B, E) next to
     the pooled encoder output: a bag-of-embeddings path (fastText, with bigram ids) beside the
     recurrent one, which sees word order.
@@ -471,6 +502,9 @@ class SequenceClassifier(nn.Module):
         transformer_heads: int = 4,
         embedding_dropout: float = 0.0,
         embedding_skip: bool = False,
+        conv_channels: int = 0,
+        conv_kernel: int = 5,
+        conv_layers: int = 1,
     ):
         super().__init__()
         if (vocab_size is None) == (num_features is None):
@@ -482,9 +516,14 @@ class SequenceClassifier(nn.Module):
             self.embed: nn.Module = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         else:
             self.embed = nn.Linear(num_features, embedding_dim)
+        self.conv = (
+            ConvFrontEnd(embedding_dim, conv_channels, conv_kernel, conv_layers)
+            if conv_channels
+            else None
+        )
         encoder = RecurrentEncoder(
             cell,
-            embedding_dim,
+            conv_channels or embedding_dim,
             hidden_size,
             num_layers,
             bidirectional,
@@ -514,7 +553,8 @@ class SequenceClassifier(nn.Module):
         if x.dim() == 4:
             x = x.sum(dim=2)  # padding id 0 embeds to zero, so unknown bigrams add nothing
         x = self.embedding_dropout(x)
-        out, _ = self.encoder(x, lengths, return_state=False)  # (B, T, D*H)
+        h = self.conv(x, lengths) if self.conv is not None else x  # (B, T, C)
+        out, _ = self.encoder(h, lengths, return_state=False)  # (B, T, D*H)
         if self.pool is None:
             mask = lengths_mask(lengths.to(out.device), out.shape[1])[..., None]
             return self.head(self.dropout(out)) * mask  # (B, T, C)

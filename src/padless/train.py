@@ -215,6 +215,9 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         transformer_heads=m.transformer_heads,
         embedding_dropout=m.embedding_dropout,
         embedding_skip=m.embedding_skip,
+        conv_channels=m.conv_channels,
+        conv_kernel=m.conv_kernel,
+        conv_layers=m.conv_layers,
         **data.pipeline.model_kwargs(),
     )
     pad_to = t.pad_to_multiple_of or (64 if t.compile else None)
