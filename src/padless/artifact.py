@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from padless import __version__
-from padless.errors import ArtifactError, format_error
+from padless.errors import ArtifactError, format_error, read_saved_json
 from padless.labels import LabelSpace
 from padless.models import SequenceClassifier
 from padless.pipeline import InputPipeline
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
+SAVE_FIX = "re-save the model"
 
 
 @dataclass
@@ -93,15 +94,6 @@ def save_artifact(
     return d
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(
-            format_error(str(path), "a JSON file", f"unreadable ({exc})", "re-save the model")
-        ) from None
-
-
 def verify_manifest(d: Path) -> dict[str, Any]:
     """Check every file listed in ``manifest.json`` against its sha256."""
     if not (d / MANIFEST).is_file():
@@ -113,7 +105,7 @@ def verify_manifest(d: Path) -> dict[str, Any]:
                 "point at DIR/model written by `padless train`",
             )
         )
-    manifest = _read_json(d / MANIFEST)
+    manifest = read_saved_json(d / MANIFEST, "a JSON manifest", fix=SAVE_FIX)
     for name, digest in manifest.get("files", {}).items():
         path = d / name
         if not path.is_file():
@@ -144,7 +136,7 @@ def load_artifact(directory: str | Path) -> Artifact:
 
     d = Path(directory)
     verify_manifest(d)
-    meta = _read_json(d / "config.json")
+    meta = read_saved_json(d / "config.json", "the model settings", fix=SAVE_FIX)
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             format_error(
@@ -155,7 +147,7 @@ def load_artifact(directory: str | Path) -> Artifact:
                 "load it with the padless version that wrote it, or re-train",
             )
         )
-    labels = LabelSpace.from_dict(_read_json(d / "labels.json"))
+    labels = read_saved_json(d / "labels.json", "the label names", LabelSpace.from_dict, SAVE_FIX)
     pipeline = InputPipeline.load(d, meta)
     model = SequenceClassifier(**meta["model"])
     try:

@@ -6,6 +6,11 @@ and how to fix it. :func:`format_error` builds that message so the wording is un
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 
 class PadlessError(Exception):
     """Base class for errors caused by user input (data, config, artifacts), not by bugs."""
@@ -42,6 +47,26 @@ def data_error(where: str, expected: str, got: str, fix: str | None = None) -> D
 def config_error(where: str, expected: str, got: str, fix: str | None = None) -> ConfigError:
     """Build a :class:`ConfigError` with the standard expected / got / fix message."""
     return ConfigError(format_error(where, expected, got, fix))
+
+
+def read_saved_json(
+    path: str | Path,
+    expected: str,
+    build: Callable[[Any], Any] | None = None,
+    fix: str = "re-train or re-export the model",
+) -> Any:
+    """Read one JSON file of a saved model and, with ``build``, rebuild an object from it.
+
+    A missing, unreadable, malformed or incomplete file (``build`` raising KeyError /
+    TypeError / ValueError) becomes an :class:`ArtifactError` naming the file and ``expected``.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return build(data) if build is not None else data
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(
+            format_error(str(path), expected, f"an unreadable file ({exc})", fix)
+        ) from None
 
 
 class TrainingError(PadlessError, RuntimeError):

@@ -31,7 +31,7 @@ import numpy as np
 from padless import datasets
 from padless.config import Config, DataConfig
 from padless.data import SequenceDataset, TextDataset, assign_validation
-from padless.errors import ArtifactError, data_error, format_error
+from padless.errors import ArtifactError, data_error, format_error, read_saved_json
 from padless.labels import LabelSpace
 from padless.text import TextEncoder
 from padless.timeseries import Normalizer
@@ -293,18 +293,9 @@ class InputPipeline:
             )
         norm = None
         if info.get("normalized"):
-            try:
-                state = json.loads((d / "normalizer.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ArtifactError(
-                    format_error(
-                        str(d / "normalizer.json"),
-                        "the normalizer state",
-                        f"unreadable ({exc})",
-                        "re-train",
-                    )
-                ) from None
-            norm = Normalizer.from_dict(state)
+            norm = read_saved_json(
+                d / "normalizer.json", "the normalizer state", Normalizer.from_dict
+            )
         return cls(
             kind,
             normalizer=norm,

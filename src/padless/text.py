@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from padless.config import TextConfig
-from padless.errors import ArtifactError, data_error, format_error
+from padless.errors import ArtifactError, data_error, format_error, read_saved_json
 from padless.vocab import PAD, UNK, BigramVocab, Vocab
 
 logger = logging.getLogger(__name__)
@@ -190,17 +190,9 @@ class TextEncoder:
     @classmethod
     def load(cls, directory: str | Path) -> TextEncoder:
         d = Path(directory)
-        try:
-            config = TextConfig(**json.loads((d / "text.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise ArtifactError(
-                format_error(
-                    str(d / "text.json"),
-                    "the text pipeline settings",
-                    f"an unreadable file ({exc})",
-                    "re-train or re-export the model",
-                )
-            ) from None
+        config = read_saved_json(
+            d / "text.json", "the text pipeline settings", lambda s: TextConfig(**s)
+        )
         bigrams = BigramVocab.load(d / "bigrams.json") if config.ngrams == 2 else None
         if config.tokenizer == "word":
             return cls(config, vocab=Vocab.load(d / "vocab.json"), bigrams=bigrams)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from padless.errors import ArtifactError, format_error
+from padless.errors import read_saved_json
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
@@ -64,18 +64,9 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(list(data["tokens"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ArtifactError(
-                format_error(
-                    str(path),
-                    'a JSON vocabulary {"tokens": [...]}',
-                    f"an unreadable file ({exc})",
-                    "re-export the model",
-                )
-            ) from None
+        return read_saved_json(
+            path, 'a JSON vocabulary {"tokens": [...]}', lambda d: cls(list(d["tokens"]))
+        )
 
 
 class BigramVocab:
@@ -125,15 +116,8 @@ class BigramVocab:
 
     @classmethod
     def load(cls, path: str | Path) -> BigramVocab:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls([tuple(p) for p in data["pairs"]], int(data["offset"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ArtifactError(
-                format_error(
-                    str(path),
-                    'a JSON bigram table {"offset": N, "pairs": [[a, b], ...]}',
-                    f"an unreadable file ({exc})",
-                    "re-export the model",
-                )
-            ) from None
+        return read_saved_json(
+            path,
+            'a JSON bigram table {"offset": N, "pairs": [[a, b], ...]}',
+            lambda d: cls([tuple(p) for p in d["pairs"]], int(d["offset"])),
+        )
