@@ -25,6 +25,14 @@ CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 VARIANTS = [(c, b, n) for c in CELLS for b in (False, True) for n in (1, 2)]
 IN, H = 5, 4
 
+
+def one_at_a_time(model, x, lengths):
+    """The per-sequence reference: each row alone, cut to its length, no padding at all."""
+    return torch.cat(
+        [model(x[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
+    )
+
+
 # Ragged batches: single steps, all-equal lengths, and one long outlier among short ones.
 lengths_st = st.one_of(
     st.lists(st.integers(1, 12), min_size=1, max_size=6),
@@ -198,9 +206,7 @@ def test_classifier_paths_and_pooling(pooling, cell, bi, lengths, extra):
             )
     model.eval()
     with torch.no_grad():
-        alone = torch.cat(
-            [model(ids[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
-        )
+        alone = one_at_a_time(model, ids, lengths)
         torch.testing.assert_close(model(ids, lengths), alone, atol=ATOL, rtol=0)
 
 
@@ -317,9 +323,7 @@ def test_k_ids_per_step_sum_their_embeddings(lengths, extra):
     ).eval()
     with torch.no_grad():
         batch = model(ids, lengths)
-        alone = torch.cat(
-            [model(ids[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
-        )
+        alone = one_at_a_time(model, ids, lengths)
         torch.testing.assert_close(batch, alone, atol=ATOL, rtol=0)
         words = ids.clone()
         words[..., 1] = 0
@@ -347,9 +351,7 @@ def test_embedding_skip_is_exact_and_padding_free(numeric, lengths, extra):
     ).eval()
     assert model.head.in_features == 2 * H + IN
     with torch.no_grad():
-        alone = torch.cat(
-            [model(x[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
-        )
+        alone = one_at_a_time(model, x, lengths)
         torch.testing.assert_close(model(x, lengths), alone, atol=ATOL, rtol=0)
         # the skip path is the masked mean of the embedded real steps
         emb = model.embed(x[:1, : int(lengths[0])]).mean(1)
@@ -381,9 +383,7 @@ def test_conv_front_end_is_exact_per_sequence(kernel, layers, lengths, extra):
         conv_layers=layers,
     ).eval()
     with torch.no_grad():
-        alone = torch.cat(
-            [model(x[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
-        )
+        alone = one_at_a_time(model, x, lengths)
         torch.testing.assert_close(model(x, lengths), alone, atol=ATOL, rtol=0)
 
 
