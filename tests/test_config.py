@@ -25,6 +25,8 @@ def test_overrides_are_typed(tmp_path):
     )
     assert cfg.train.epochs == 2 and cfg.data.path == "x.csv"
     assert cfg.model.bidirectional is False and cfg.train.max_tokens is None
+    cfg = load_config(None, ["pretrain.epochs=2", "pretrain.negatives=64"])
+    assert (cfg.pretrain.epochs, cfg.pretrain.negatives) == (2, 64)
 
 
 def test_config_is_frozen():
@@ -40,6 +42,8 @@ def test_config_is_frozen():
         ("[trian]\nepochs = 3\n", "[trian]"),
         ("[train]\nepochs = 'three'\n", "train.epochs"),
         ("[model]\ncell = 'lstn'\n", "model.cell"),
+        ("[pretrain]\nepochs = -1\n", "pretrain.epochs"),
+        ("[pretrian]\nepochs = 1\n", "[pretrain]"),
         ("[train]\nepochs = \n", "parse error"),
     ],
 )

@@ -132,18 +132,34 @@ def test_patching_folds_steps_and_repeats_the_last():
     assert np.array_equal(again.encode([x])[0], out)
 
 
-def test_log_transform_compresses_before_standardising_and_round_trips(tmp_path):
+@pytest.mark.parametrize("scale", [1.0, 0.001])
+def test_log_transform_compresses_before_standardising_and_round_trips(tmp_path, scale):
     from padless.config import load_config
 
     seqs = [np.array([[0.01], [-3.0], [300.0]]), np.array([[1.0], [2.0]])]
     ds = SequenceDataset(seqs, ["a", "b"], ["train", "train"], ["s0", "s1"], ["x"])
-    c = load_config(None, ["data.log_transform=true", "data.valid_fraction=0"])
+    c = load_config(
+        None, ["data.log_transform=true", f"data.log_scale={scale}", "data.valid_fraction=0"]
+    )
     p = InputPipeline.fit(ds, [0, 1], c)
-    logged = np.sign(seqs[0]) * np.log1p(np.abs(seqs[0]))
-    stats = np.concatenate([logged, np.log1p(seqs[1])])
+    logged = np.sign(seqs[0]) * np.log1p(np.abs(seqs[0]) / scale)
+    stats = np.concatenate([logged, np.log1p(seqs[1] / scale)])
     expected = (logged - stats.mean()) / stats.std()
     (out,) = p.encode([seqs[0]])
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
     p.save(tmp_path)
     again = InputPipeline.load(tmp_path, {"pipeline": p.to_dict()})
     np.testing.assert_array_equal(again.encode([seqs[0]])[0], out)
+
+
+def test_log_scale_separates_small_magnitudes():
+    """With scale 1, 0.001 and 0.01 map within 0.01 of each other; with scale 0.001 they are
+    a factor-of-ten step apart, like 1 and 10."""
+    from padless.pipeline import _signed_log
+
+    small = np.array([0.001, 0.01, 1.0, 10.0])
+    a = _signed_log(small)
+    b = _signed_log(small, 0.001)
+    assert a[1] - a[0] < 0.01
+    assert b[1] - b[0] == pytest.approx(np.log(11 / 2), rel=1e-5)
+    assert b[3] - b[2] == pytest.approx(np.log(10001 / 1001), rel=1e-5)

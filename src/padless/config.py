@@ -5,6 +5,7 @@ A config file has one table per stage::
     [data]            # where the examples come from (DataConfig)
     [text]            # cleaning, tokenisation, vocabulary, truncation (TextConfig)
     [model]           # the network (ModelConfig)
+    [pretrain]        # optional language-model pre-training on the train texts (PretrainConfig)
     [train]           # the loop (TrainConfig)
 
 Unknown tables or keys fail with the closest valid name, wrong types fail naming the key, and
@@ -44,8 +45,9 @@ class DataConfig:
     ``task`` is ``"auto"`` (inferred from the labels) or forces binary / multiclass /
     multilabel / regression / tagging. Rows without a split go to train; ``valid_fraction`` of
     train is held out for validation when the data has no ``valid`` split. Numeric sequences
-    are optionally compressed with ``log_transform`` (sign(x)·log(1 + |x|), for heavy-tailed
-    signals such as currents spanning 0.01-300 A), standardised with train statistics
+    are optionally compressed with ``log_transform`` (sign(x)·log(1 + |x| / ``log_scale``), for
+    heavy-tailed signals such as currents spanning 0.01-300 A; values well below ``log_scale``
+    stay linear, so set it near the smallest magnitude that matters), standardised with train statistics
     (``normalize``), cut to ``max_steps`` and, with ``patch_size`` k > 1, folded into k-step
     patches (k*F features per step).
     """
@@ -65,6 +67,7 @@ class DataConfig:
     skip_empty: bool = False
     nan_policy: str = "raise"
     log_transform: bool = False
+    log_scale: float = 1.0  # log_transform is log(1 + |x| / log_scale): linear below the scale
     normalize: bool = True
     max_steps: int | None = None
     patch_size: int = 1
@@ -170,10 +173,26 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """Language-model pre-training of the embedding and encoder before training on labels.
+
+    ``epochs`` > 0 first trains the model as a (bi)directional language model over the train
+    split's token ids (see :mod:`padless.pretrain`): AdamW at ``lr`` with a cosine decay, a
+    sampled softmax with ``negatives`` shared samples per batch, batches of
+    ``train.batch_size``. Text inputs with one recurrent layer if bidirectional.
+    """
+
+    epochs: int = 0
+    lr: float = 2e-3
+    negatives: int = 256
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +229,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.valid_fraction": (0, 1, False),
     "data.limit": (1, None, True),
     "data.max_steps": (1, None, True),
+    "data.log_scale": (1e-12, None, True),
     "data.patch_size": (1, None, True),
     "data.train_size": (1, None, True),
     "data.valid_size": (0, None, True),
@@ -233,6 +253,9 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.conv_kernel": (1, None, True),
     "model.conv_layers": (1, None, True),
     "model.transformer_heads": (1, None, True),
+    "pretrain.epochs": (0, None, True),
+    "pretrain.lr": (1e-12, None, True),
+    "pretrain.negatives": (1, None, True),
     "train.epochs": (1, None, True),
     "train.batch_size": (1, None, True),
     "train.lr": (1e-12, None, True),
@@ -345,6 +368,7 @@ _STAGES: dict[str, type] = {
     "data": DataConfig,
     "text": TextConfig,
     "model": ModelConfig,
+    "pretrain": PretrainConfig,
     "train": TrainConfig,
 }
 
@@ -355,7 +379,7 @@ def config_from_dict(raw: dict[str, Any], origin: str = "<config>") -> Config:
         if key not in _STAGES:
             raise config_error(
                 f"{origin}: table '[{key}]'",
-                "one of [data], [text], [model], [train]",
+                "one of " + ", ".join(f"[{name}]" for name in _STAGES),
                 f"'[{key}]'",
                 _suggest(key, list(_STAGES)),
             )
@@ -419,7 +443,7 @@ def load_config(
         if stage not in _STAGES:
             raise config_error(
                 f"--set {item}",
-                "a stage of data, text, model, train",
+                "a stage of " + ", ".join(_STAGES),
                 repr(stage),
                 _suggest(stage, list(_STAGES)),
             )

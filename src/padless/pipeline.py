@@ -7,7 +7,8 @@ Three input kinds (``InputPipeline.kind``):
   on train, truncate) → int64 ids (T,).
 * ``ids``: integer token ids given directly (e.g. :func:`padless.datasets.sum_mod`): checked
   against the vocabulary size seen in train; 0 is padding and never a valid id.
-* ``numeric``: float features (T, F) → optional sign(x)·log(1 + |x|) (``data.log_transform``)
+* ``numeric``: float features (T, F) → optional sign(x)·log(1 + |x|/s) (``data.log_transform``,
+  ``data.log_scale`` s)
   → :class:`~padless.timeseries.Normalizer` fitted on the train split only
   (``data.normalize``) → float32 (T, F).
 
@@ -131,6 +132,7 @@ class InputPipeline:
         max_steps: int | None = None,
         patch_size: int = 1,
         log_transform: bool = False,
+        log_scale: float = 1.0,
     ):
         self.kind = kind
         self.text = text
@@ -141,6 +143,7 @@ class InputPipeline:
         self.max_steps = max_steps
         self.patch_size = int(patch_size)
         self.log_transform = bool(log_transform)
+        self.log_scale = float(log_scale)
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
@@ -153,7 +156,7 @@ class InputPipeline:
             vocab = max(int(s.max()) for s in seqs if len(s)) + 1
             return cls("ids", vocab_size=vocab, max_steps=cfg.data.max_steps)
         if cfg.data.log_transform:
-            seqs = [_signed_log(s) for s in seqs]
+            seqs = [_signed_log(s, cfg.data.log_scale) for s in seqs]
         norm = Normalizer.fit(seqs, ds.feature_names) if cfg.data.normalize else None
         return cls(
             "numeric",
@@ -163,6 +166,7 @@ class InputPipeline:
             max_steps=cfg.data.max_steps,
             patch_size=cfg.data.patch_size,
             log_transform=cfg.data.log_transform,
+            log_scale=cfg.data.log_scale,
         )
 
     def model_kwargs(self) -> dict[str, int]:
@@ -190,7 +194,7 @@ class InputPipeline:
             at = f"{where} row {rows[i] if rows is not None else i}"
             out.append(self._encode_one(x, at))
         if self.kind == "numeric" and self.log_transform:
-            out = [_signed_log(x) for x in out]
+            out = [_signed_log(x, self.log_scale) for x in out]
         if self.kind == "numeric" and self.normalizer is not None and out:
             out = self.normalizer.transform(out)
         if self.kind == "numeric" and self.patch_size > 1:
@@ -263,6 +267,7 @@ class InputPipeline:
             "max_steps": self.max_steps,
             "patch_size": self.patch_size,
             "log_transform": self.log_transform,
+            "log_scale": self.log_scale,
             "normalized": self.normalizer is not None,
         }
 
@@ -305,12 +310,16 @@ class InputPipeline:
             max_steps=info.get("max_steps"),
             patch_size=info.get("patch_size", 1),
             log_transform=info.get("log_transform", False),
+            log_scale=info.get("log_scale", 1.0),
         )
 
 
-def _signed_log(x: np.ndarray) -> np.ndarray:
-    """sign(x)·log(1 + |x|): keeps zero and sign, compresses 0.01-300 into about 0.01-5.7."""
-    return (np.sign(x) * np.log1p(np.abs(x))).astype(np.float32, copy=False)
+def _signed_log(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """sign(x)·log(1 + |x| / scale): keeps zero and sign; logarithmic above ``scale``, linear
+    below it. With scale 1, currents of 0.01-300 A become 0.01-5.7 (small ones stay crowded
+    near 0); with scale 0.001 they become 2.4-12.6, one step per factor of e."""
+    x = np.asarray(x)
+    return (np.sign(x) * np.log1p(np.abs(x) / scale)).astype(np.float32, copy=False)
 
 
 def _patch(x: np.ndarray, k: int) -> np.ndarray:
