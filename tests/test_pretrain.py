@@ -153,9 +153,11 @@ def _final(out):
     m = json.loads((out / "metrics.json").read_text())
     drop = ("seconds", "tokens_per_s")
     strip = lambda rows: [{k: v for k, v in r.items() if k not in drop} for r in rows]  # noqa: E731
-    return {k: m[k] for k in ("train", "valid", "test", "best_epoch")}, strip(
-        m["history"]
-    ), strip(m["pretrain"])
+    return (
+        {k: m[k] for k in ("train", "valid", "test", "best_epoch")},
+        strip(m["history"]),
+        strip(m["pretrain"]),
+    )
 
 
 def test_train_pretrains_records_it_and_resumes_after_it(tmp_path):

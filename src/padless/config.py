@@ -47,9 +47,9 @@ class DataConfig:
     train is held out for validation when the data has no ``valid`` split. Numeric sequences
     are optionally compressed with ``log_transform`` (sign(x)·log(1 + |x| / ``log_scale``), for
     heavy-tailed signals such as currents spanning 0.01-300 A; values well below ``log_scale``
-    stay linear, so set it near the smallest magnitude that matters), standardised with train statistics
-    (``normalize``), cut to ``max_steps`` and, with ``patch_size`` k > 1, folded into k-step
-    patches (k*F features per step).
+    stay linear, so set it near the smallest magnitude that matters), standardised with train
+    statistics (``normalize``), cut to ``max_steps`` and, with ``patch_size`` k > 1, folded into
+    k-step patches (k*F features per step).
     """
 
     source: str = "imdb-sample"

@@ -189,7 +189,11 @@ def pretrain_language_model(
             optimizer.step()
             schedule.step()
             value = loss.item()
-            loss_sum, n, seen = loss_sum + value * len(target), n + len(target), seen + batch.num_tokens
+            loss_sum, n, seen = (
+                loss_sum + value * len(target),
+                n + len(target),
+                seen + batch.num_tokens,
+            )
             rate = seen / max(time.perf_counter() - tick, 1e-9)
             bar.set_postfix(loss=f"{loss_sum / n:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
         record = {
