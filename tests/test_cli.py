@@ -219,3 +219,34 @@ def test_bigram_skip_model_round_trips_through_the_artifact(tmp_path):
     together = p.logits(texts)
     alone = np.concatenate([p.logits([t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("bigrams", [False, True])
+def test_export_onnx_from_the_cli_matches_the_predictor(tmp_path, capsys, bigrams):
+    """`padless export` writes an ONNX file whose outputs on the artifact's own encoding of
+    ragged texts equal Predictor.logits (word ids, or word + bigram ids per step)."""
+    import numpy as np
+
+    import padless
+    from padless.batching import collate
+
+    ort = pytest.importorskip("onnxruntime")
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    extra = ["--set", "text.ngrams=2", "--set", "text.ngram_min_freq=2"] if bigrams else []
+    assert main(["-q", "train", str(cfg), "--out", str(tmp_path / "out"), *extra]) == 0
+    model_dir = tmp_path / "out" / "model"
+    onnx_path = tmp_path / "m.onnx"
+    capsys.readouterr()
+    assert main(["export", str(model_dir), "--out", str(onnx_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "onnx" and report["max_abs_diff"] <= 1e-4
+    p = padless.load(model_dir)
+    texts = ["a great great film", "awful", "not bad at all, a fine and moving story", "ok film"]
+    batch = collate([(x, 0) for x in p.encode(texts)])
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {"inputs": batch.inputs.numpy(), "lengths": batch.lengths.numpy()}
+    assert feeds["inputs"].ndim == (3 if bigrams else 2)
+    got = sess.run(None, feeds)[0]
+    np.testing.assert_allclose(got, p.logits(texts), atol=1e-4)
+    assert run_error(["export", str(tmp_path / "nope"), "--out", str(onnx_path)], capsys)

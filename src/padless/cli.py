@@ -1,4 +1,4 @@
-"""The ``padless`` command line: ``train``, ``evaluate``, ``predict`` and ``lengths``.
+"""The ``padless`` command line: ``train``, ``evaluate``, ``predict``, ``export``, ``lengths``.
 
 Errors caused by input (data, config, artifacts) print one readable line and exit with code 2;
 anything else is a bug and keeps its traceback.
@@ -130,6 +130,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from padless.export import export_artifact
+
+    report = export_artifact(args.model, args.out, fmt=args.format)
+    print(json.dumps(report))
+    return 0
+
+
 def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
     """Token lengths of DATA (a table, an IMDB tarball/CSV, 'imdb-sample', or a .ts file)."""
     source = args.data
@@ -250,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
         "or - for stdin (default)",
     )
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a model to ONNX with lengths kept inside the graph")
+    p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("lengths", help="length histogram and padding waste per batching strategy")
     p.add_argument(

@@ -72,3 +72,8 @@ def read_saved_json(
 class TrainingError(PadlessError, RuntimeError):
     """Training cannot go on (e.g. the loss became NaN); the message names the last good
     checkpoint to resume from."""
+
+
+class ExportError(PadlessError, RuntimeError):
+    """A model that cannot be exported to the requested format, or an export that disagrees
+    with the eager model."""

@@ -1,0 +1,152 @@
+"""ONNX export keeps the lengths: ONNX Runtime equals eager on ragged batches, for every cell,
+direction and pooling, text, bigram and numeric inputs, and does not read padding."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from padless.errors import ExportError
+from padless.export import export_onnx
+from padless.models import SequenceClassifier
+
+ort = pytest.importorskip("onnxruntime")
+
+V, F = 40, 3
+CASES = {
+    f"{cell}-{'bi' if bi else 'uni'}-{pool}": dict(
+        cell=cell, bidirectional=bi, pooling=pool, num_layers=2 if bi else 1
+    )
+    for cell in ("lstm", "gru", "rnn")
+    for bi in (False, True)
+    for pool in ("last", "mean", "max", "attention")
+}
+CASES["rnn-relu-bi-mean"] = dict(cell="rnn", nonlinearity="relu", pooling="mean")
+CASES["numeric-conv-skip"] = dict(
+    numeric=True, conv_channels=5, conv_kernel=3, conv_layers=2, embedding_skip=True, pooling="max"
+)
+CASES["numeric-gru-last"] = dict(numeric=True, cell="gru", pooling="last")
+CASES["bigram-ids"] = dict(ids_per_step=2, pooling="max", task="binary")
+CASES["tagging"] = dict(task="tagging")
+
+
+def build(spec):
+    spec = dict(spec)
+    numeric = spec.pop("numeric", False)
+    k = spec.pop("ids_per_step", 1)
+    task = spec.pop("task", "multiclass")
+    torch.manual_seed(0)
+    kw = dict(embedding_dim=8, hidden_size=6, bidirectional=True, task=task)
+    kw["num_outputs"] = 1 if task == "binary" else 3
+    kw.update({"num_features": F} if numeric else {"vocab_size": V})
+    model = SequenceClassifier(**{**kw, **spec}).eval()
+    return model, numeric, k
+
+
+_SESSIONS: dict = {}
+
+
+def session(name, tmp_path_factory):
+    if name not in _SESSIONS:
+        model, numeric, k = build(CASES[name])
+        path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
+        report = export_onnx(model, path, ids_per_step=k)
+        assert report["max_abs_diff"] <= 1e-4
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        _SESSIONS[name] = (model, numeric, k, sess)
+    return _SESSIONS[name]
+
+
+def _draw(rng, shape, numeric, k):
+    if numeric:
+        return rng.normal(size=(*shape, F)).astype(np.float32)
+    return rng.integers(1, V, size=shape if k == 1 else (*shape, k)).astype(np.int64)
+
+
+def batch(lengths, numeric, k, seed, pad=0, garbage=False):
+    """Right-padded inputs for ``lengths`` plus ``pad`` extra steps; the padded steps are zero
+    or, with ``garbage``, random values. The real steps depend on ``seed`` and lengths only."""
+    b, t = len(lengths), max(lengths)
+    x = _draw(np.random.default_rng(seed), (b, t), numeric, k)
+    x = np.concatenate([x, np.zeros_like(_draw(np.random.default_rng(0), (b, pad), numeric, k))], 1)
+    real = np.arange(t + pad)[None, :] < np.asarray(lengths)[:, None]
+    real = real.reshape(b, t + pad, *[1] * (x.ndim - 2))
+    noise = _draw(np.random.default_rng(seed + 1), (b, t + pad), numeric, k)
+    x = np.where(real, x, noise if garbage else 0).astype(x.dtype)
+    return x, np.asarray(lengths, dtype=np.int64)
+
+
+def run_onnx(sess, x, lengths):
+    return sess.run(None, {"inputs": x, "lengths": lengths})[0]
+
+
+def eager(model, x, lengths):
+    with torch.no_grad():
+        return model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+
+
+ragged = st.one_of(
+    st.lists(st.integers(1, 30), min_size=1, max_size=64),
+    st.integers(1, 30).flatmap(lambda n: st.lists(st.just(n), min_size=1, max_size=8)),
+    st.lists(st.integers(1, 3), min_size=1, max_size=8).map(lambda xs: xs + [60]),
+)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@settings(max_examples=15, deadline=None)
+@given(lengths=ragged, seed=st.integers(0, 10**6))
+def test_onnx_runtime_equals_eager_on_ragged_batches(tmp_path_factory, name, lengths, seed):
+    model, numeric, k, sess = session(name, tmp_path_factory)
+    x, lens = batch(lengths, numeric, k, seed)
+    got = run_onnx(sess, x, lens)
+    np.testing.assert_allclose(got, eager(model, x, lens), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["lstm-bi-mean", "gru-bi-last", "numeric-conv-skip", "tagging"])
+def test_onnx_graph_ignores_padding_and_batch_order(tmp_path_factory, name):
+    """Garbage in 7 extra padded steps and a reversed batch change nothing at real steps."""
+    model, numeric, k, sess = session(name, tmp_path_factory)
+    lengths = [5, 1, 12, 3]
+    x, lens = batch(lengths, numeric, k, seed=1)
+    base = run_onnx(sess, x, lens)
+    noisy, _ = batch(lengths, numeric, k, seed=1, pad=7, garbage=True)
+    padded = run_onnx(sess, noisy, lens)
+    order = np.arange(len(lengths))[::-1].copy()
+    flipped = run_onnx(sess, x[order], lens[order])[np.argsort(order)]
+    if model.task == "tagging":  # per-step outputs: compare real steps only
+        for i, n in enumerate(lengths):
+            np.testing.assert_allclose(padded[i, :n], base[i, :n], atol=1e-5)
+        padded, base = padded[:, : base.shape[1]], base
+    np.testing.assert_allclose(padded, base, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(flipped, base, atol=1e-5, rtol=0)
+
+
+def test_graph_has_named_dynamic_inputs_and_length_aware_recurrent_nodes(tmp_path_factory):
+    import onnx
+
+    model, *_ = session("lstm-bi-max", tmp_path_factory)
+    path = tmp_path_factory.mktemp("g") / "m.onnx"
+    export_onnx(model, path)
+    g = onnx.load(str(path)).graph
+    assert [i.name for i in g.input] == ["inputs", "lengths"]
+    assert [o.name for o in g.output] == ["logits"]
+    dims = [d.dim_param for d in g.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "time"]
+    lstm = [n for n in g.node if n.op_type == "LSTM"]
+    assert len(lstm) == 2  # one node per layer, both directions inside
+    assert all(len(n.input) >= 5 and n.input[4] for n in lstm)  # sequence_lens is wired
+    assert onnx.load(str(path)).opset_import[0].version >= 17
+
+
+def test_hybrid_export_is_refused_with_the_reason(tmp_path):
+    model = SequenceClassifier(
+        num_outputs=2,
+        vocab_size=V,
+        embedding_dim=8,
+        hidden_size=4,
+        transformer_layers=1,
+        transformer_heads=2,
+    )
+    with pytest.raises(ExportError, match="hybrid"):
+        export_onnx(model, tmp_path / "m.onnx")
