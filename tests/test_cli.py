@@ -250,3 +250,28 @@ def test_export_onnx_from_the_cli_matches_the_predictor(tmp_path, capsys, bigram
     got = sess.run(None, feeds)[0]
     np.testing.assert_allclose(got, p.logits(texts), atol=1e-4)
     assert run_error(["export", str(tmp_path / "nope"), "--out", str(onnx_path)], capsys)
+
+
+def test_export_onnx_int8_is_smaller_keeps_lengths_and_stays_close(trained, tmp_path, capsys):
+    import numpy as np
+    import onnx
+
+    import padless
+    from padless.batching import collate
+
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "m8.onnx"
+    capsys.readouterr()
+    assert main(["export", str(trained / "model"), "--format", "onnx-int8", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "onnx-int8" and report["bytes"] < 0.5 * report["fp32_bytes"]
+    graph = onnx.load(str(out)).graph
+    lstm = [n for n in graph.node if n.op_type == "DynamicQuantizeLSTM"]
+    assert lstm and all(n.input[4] for n in lstm)  # still fed sequence_lens
+    assert not list(tmp_path.glob("*.pre.onnx"))  # the intermediate file is removed
+    p = padless.load(trained / "model")
+    texts = ["a great great film", "awful", "not bad at all, a fine and moving story", "ok"]
+    batch = collate([(x, 0) for x in p.encode(texts)])
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"inputs": batch.inputs.numpy(), "lengths": batch.lengths.numpy()})[0]
+    np.testing.assert_allclose(got, p.logits(texts), atol=0.05)  # int8: close, not exact

@@ -261,7 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a model to ONNX with lengths kept inside the graph")
     p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
-    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument(
+        "--format",
+        choices=("onnx", "onnx-int8"),
+        default="onnx",
+        help="onnx (fp32) or onnx-int8 (ONNX Runtime dynamic quantisation of the fp32 graph)",
+    )
     p.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
     p.set_defaults(func=_cmd_export)
 
