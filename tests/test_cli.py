@@ -192,6 +192,12 @@ def test_numeric_model_predict_and_evaluate_from_the_cli(tmp_path, capsys):
     assert main(["predict", str(out / "model"), "--input", str(src)]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2 and all(isinstance(r["value"], float) for r in lines)
+    import padless
+
+    arrays, lengths = padless.load(out / "model").encode(rows)
+    assert arrays.dtype.name == "float32" and arrays.shape == (2, 3, 2)
+    assert lengths.dtype.name == "int64" and lengths.tolist() == [3, 2]
+    assert (arrays[1, 2] == 0).all()  # right-padded with zeros
     assert main(["evaluate", str(out / "model"), "adding", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "regression" and result["examples"] == 40 and "mse" in result
@@ -214,8 +220,11 @@ def test_bigram_skip_model_round_trips_through_the_artifact(tmp_path):
     assert (model_dir / "bigrams.json").is_file()
     p = padless.load(model_dir)
     texts = ["a great great film", "awful, boring film", "not bad at all", "great"]
-    (enc,) = p.encode(["a great great film"])
+    (enc,) = p.encode_each(["a great great film"])
     assert enc.ndim == 2 and enc.shape[1] == 2 and (enc[:, 1] > 0).any()  # bigram ids kept
+    arrays, lengths = p.encode(texts)
+    assert arrays.dtype == np.int64 and arrays.shape == (4, lengths.max(), 2)
+    assert lengths.tolist() == [len(x) for x in p.encode_each(texts)]
     together = p.logits(texts)
     alone = np.concatenate([p.logits([t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
@@ -228,7 +237,6 @@ def test_export_onnx_from_the_cli_matches_the_predictor(tmp_path, capsys, bigram
     import numpy as np
 
     import padless
-    from padless.batching import collate
 
     ort = pytest.importorskip("onnxruntime")
     cfg = tmp_path / "tiny.toml"
@@ -243,9 +251,9 @@ def test_export_onnx_from_the_cli_matches_the_predictor(tmp_path, capsys, bigram
     assert report["format"] == "onnx" and report["max_abs_diff"] <= 1e-4
     p = padless.load(model_dir)
     texts = ["a great great film", "awful", "not bad at all, a fine and moving story", "ok film"]
-    batch = collate([(x, 0) for x in p.encode(texts)])
+    arrays, lengths = p.encode(texts)  # the arrays the graph takes, in input order
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feeds = {"inputs": batch.inputs.numpy(), "lengths": batch.lengths.numpy()}
+    feeds = {"inputs": arrays, "lengths": lengths}
     assert feeds["inputs"].ndim == (3 if bigrams else 2)
     got = sess.run(None, feeds)[0]
     np.testing.assert_allclose(got, p.logits(texts), atol=1e-4)
@@ -257,7 +265,6 @@ def test_export_onnx_int8_is_smaller_keeps_lengths_and_stays_close(trained, tmp_
     import onnx
 
     import padless
-    from padless.batching import collate
 
     ort = pytest.importorskip("onnxruntime")
     out = tmp_path / "m8.onnx"
@@ -271,7 +278,7 @@ def test_export_onnx_int8_is_smaller_keeps_lengths_and_stays_close(trained, tmp_
     assert not list(tmp_path.glob("*.pre.onnx"))  # the intermediate file is removed
     p = padless.load(trained / "model")
     texts = ["a great great film", "awful", "not bad at all, a fine and moving story", "ok"]
-    batch = collate([(x, 0) for x in p.encode(texts)])
+    arrays, lengths = p.encode(texts)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"inputs": batch.inputs.numpy(), "lengths": batch.lengths.numpy()})[0]
+    got = sess.run(None, {"inputs": arrays, "lengths": lengths})[0]
     np.testing.assert_allclose(got, p.logits(texts), atol=0.05)  # int8: close, not exact

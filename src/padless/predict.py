@@ -34,14 +34,24 @@ class Predictor:
     def task(self) -> str:
         return self.artifact.labels.task
 
-    def encode(self, inputs: Sequence[Any], where: str = "input") -> list:
+    def encode_each(self, inputs: Sequence[Any], where: str = "input") -> list:
         """One id list / array per input, as the model sees it (before padding)."""
         return self.artifact.pipeline.encode(list(inputs), where=where)
+
+    def encode(self, inputs: Sequence[Any], where: str = "input") -> tuple[np.ndarray, np.ndarray]:
+        """``(inputs_array, lengths)``: the exact arrays the model and an exported graph take.
+
+        ``inputs_array`` is int64 ids (B, T) (or (B, T, 2) with word + bigram ids) or float32
+        features (B, T, F), right-padded with zeros to the longest input, in input order;
+        ``lengths`` is int64 (B,).
+        """
+        batch = collate(self.encode_each(inputs, where))
+        return batch.inputs.numpy(), batch.lengths.numpy()
 
     @torch.no_grad()
     def logits(self, inputs: Sequence[Any], where: str = "input") -> list[np.ndarray] | np.ndarray:
         """(N, C) raw scores in input order; for tagging a list of (T_i, C) arrays."""
-        encoded = self.encode(inputs, where)
+        encoded = self.encode_each(inputs, where)
         order = np.argsort([len(x) for x in encoded], kind="stable")
         per_row: list[np.ndarray | None] = [None] * len(encoded)
         for start in range(0, len(encoded), self.batch_size):
