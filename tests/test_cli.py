@@ -282,3 +282,40 @@ def test_export_onnx_int8_is_smaller_keeps_lengths_and_stays_close(trained, tmp_
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"inputs": arrays, "lengths": lengths})[0]
     np.testing.assert_allclose(got, p.logits(texts), atol=0.05)  # int8: close, not exact
+
+
+def test_predict_with_the_onnx_backend_matches_eager_and_checks_the_file(trained, tmp_path, capsys):
+    import numpy as np
+    import onnx
+
+    pytest.importorskip("onnxruntime")
+    model = trained / "model"
+    src = tmp_path / "in.txt"
+    src.write_text("great film\nawful, boring film with a dull plot\nok\n")
+    assert main(["predict", str(model), "--input", str(src), "--backend", "onnx"]) == 2
+    assert "padless export" in capsys.readouterr().err  # no model.onnx yet: says how to make it
+    assert main(["export", str(model)]) == 0  # default: MODEL/model.onnx
+    assert (model / "model.onnx").is_file()
+    capsys.readouterr()
+    outputs = {}
+    for backend in ("eager", "onnx"):
+        assert main(["predict", str(model), "--input", str(src), "--backend", backend]) == 0
+        outputs[backend] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in outputs["onnx"]] == [r["label"] for r in outputs["eager"]]
+    for a, b in zip(outputs["onnx"], outputs["eager"], strict=True):
+        np.testing.assert_allclose(
+            list(a["scores"].values()), list(b["scores"].values()), atol=1e-5
+        )
+    # An ONNX file of other weights is refused.
+    other = tmp_path / "other.onnx"
+    proto = onnx.load(str(model / "model.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == "padless.weights_sha256":
+            prop.value = "0" * 64
+    onnx.save(proto, str(other))
+    err = run_error(
+        ["predict", str(model), "--input", str(src), "--backend", "onnx", "--onnx", str(other)],
+        capsys,
+    )
+    assert "re-export" in err and "000000000000" in err
+    (model / "model.onnx").unlink()  # leave the shared fixture as it was

@@ -120,7 +120,7 @@ def _read_inputs(source: str) -> tuple[list, str]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from padless.predict import load
 
-    predictor = load(args.model)
+    predictor = load(args.model, backend=args.backend, onnx_path=args.onnx)
     texts, where = _read_inputs(args.input)
     results = predictor.predict(texts, where=where)
     out = sys.stdout
@@ -257,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="text file with one input per line, a .jsonl file with a 'text' field, "
         "or - for stdin (default)",
     )
+    p.add_argument(
+        "--backend",
+        choices=("eager", "onnx"),
+        default="eager",
+        help="eager (PyTorch) or onnx (ONNX Runtime on the file from `padless export`)",
+    )
+    p.add_argument("--onnx", help="the ONNX file for --backend onnx (default MODEL/model.onnx)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a model to ONNX with lengths kept inside the graph")
@@ -267,7 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="onnx",
         help="onnx (fp32) or onnx-int8 (ONNX Runtime dynamic quantisation of the fp32 graph)",
     )
-    p.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
+    p.add_argument(
+        "--out",
+        help="file to write (default MODEL/model.onnx or MODEL/model-int8.onnx, where "
+        "`padless predict --backend onnx` looks)",
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("lengths", help="length histogram and padding waste per batching strategy")

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 OPSET = 17
 FORMATS = ("onnx", "onnx-int8")
+DEFAULT_NAMES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+WEIGHTS_KEY = "padless.weights_sha256"  # ONNX metadata: the artifact weights it came from
 # ONNX gate order from PyTorch's: LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h.
 _GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn": (0,)}
 _ONNX_OP = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
@@ -223,11 +225,39 @@ def quantize_onnx(src: str | Path, dst: str | Path, model: SequenceClassifier, i
     }
 
 
-def export_artifact(directory: str | Path, out: str | Path, fmt: str = "onnx") -> dict[str, Any]:
+def weights_digest(directory: str | Path) -> str:
+    """The sha256 of an artifact's weights, as its manifest records it."""
+    from padless.artifact import MANIFEST, SAVE_FIX, WEIGHTS
+    from padless.errors import read_saved_json
+
+    manifest = read_saved_json(Path(directory) / MANIFEST, "a JSON manifest", fix=SAVE_FIX)
+    return manifest["files"][WEIGHTS]
+
+
+def _stamp(path: Path, digest: str) -> None:
+    """Record the source weights' digest (and padless version) in the ONNX metadata."""
+    import onnx
+
+    from padless import __version__
+
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    props.update({WEIGHTS_KEY: digest, "padless.version": __version__})
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
+
+
+def export_artifact(
+    directory: str | Path, out: str | Path | None = None, fmt: str = "onnx"
+) -> dict[str, Any]:
     """Export the model of an artifact directory (``DIR/model``) to ``out``.
 
     ``fmt`` is ``"onnx"`` (fp32) or ``"onnx-int8"`` (the fp32 export, checked against eager,
-    then dynamically quantised).
+    then dynamically quantised). ``out`` defaults to ``DIR/model.onnx`` / ``DIR/model-int8.onnx``,
+    where ``padless predict --backend onnx`` looks. The file records the sha256 of the weights
+    it came from, so a predictor refuses an ONNX file of another model.
     """
     import tempfile
 
@@ -238,19 +268,24 @@ def export_artifact(directory: str | Path, out: str | Path, fmt: str = "onnx") -
             format_error("--format", f"one of {', '.join(FORMATS)}", repr(fmt), "pick one")
         )
     art = load_artifact(directory)
+    out = Path(out) if out is not None else Path(directory) / DEFAULT_NAMES[fmt]
     text = art.pipeline.text
     ids_per_step = 2 if text is not None and text.bigrams is not None else 1
+    digest = weights_digest(directory)
     if fmt == "onnx":
-        return {"format": fmt, **export_onnx(art.model, out, ids_per_step=ids_per_step)}
+        report = export_onnx(art.model, out, ids_per_step=ids_per_step)
+        _stamp(out, digest)
+        return {"format": fmt, **report, "bytes": out.stat().st_size}
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         report = export_onnx(art.model, fp32, ids_per_step=ids_per_step)
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
         q = quantize_onnx(fp32, out, art.model, ids_per_step)
+    _stamp(out, digest)
     logger.info(
         "int8: %d → %d bytes; max logit change vs fp32 %.3g",
         q["fp32_bytes"],
         q["bytes"],
         q["int8_max_abs_change"],
     )
-    return {"format": fmt, **report, "path": str(out), **q}
+    return {"format": fmt, **report, "path": str(out), **q, "bytes": out.stat().st_size}

@@ -17,14 +17,34 @@ import torch
 
 from padless.artifact import Artifact, load_artifact
 from padless.batching import collate
+from padless.errors import ArtifactError, format_error
+
+BACKENDS = ("eager", "onnx")
 
 
 class Predictor:
-    """Wraps a loaded artifact. ``labels`` lists label names in logit order."""
+    """Wraps a loaded artifact. ``labels`` lists label names in logit order.
 
-    def __init__(self, artifact: Artifact, batch_size: int = 64):
+    ``backend="eager"`` runs the PyTorch model; ``"onnx"`` runs an ONNX file written by
+    ``padless export`` (default ``DIR/model.onnx``) in ONNX Runtime, after checking that it was
+    exported from this artifact's weights. Both take the same padded arrays.
+    """
+
+    def __init__(
+        self,
+        artifact: Artifact,
+        batch_size: int = 64,
+        backend: str = "eager",
+        onnx_path: str | Path | None = None,
+    ):
         self.artifact = artifact
         self.batch_size = batch_size
+        if backend not in BACKENDS:
+            raise ArtifactError(
+                format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
+            )
+        self.backend = backend
+        self._session = _onnx_session(artifact, onnx_path) if backend == "onnx" else None
 
     @property
     def labels(self) -> list[str]:
@@ -57,13 +77,19 @@ class Predictor:
         for start in range(0, len(encoded), self.batch_size):
             rows = order[start : start + self.batch_size]
             batch = collate([encoded[i] for i in rows])
-            out = self.artifact.model(batch.inputs, batch.lengths).numpy()
+            out = self._run(batch.inputs, batch.lengths)
             for k, i in enumerate(rows):
                 per_row[i] = out[k, : int(batch.lengths[k])] if self.task == "tagging" else out[k]
         if self.task == "tagging":
             return per_row
         width = self.artifact.labels.num_outputs
         return np.stack(per_row) if per_row else np.zeros((0, width), np.float32)
+
+    def _run(self, inputs: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        if self._session is None:
+            return self.artifact.model(inputs, lengths).numpy()
+        feeds = {"inputs": inputs.numpy(), "lengths": lengths.numpy()}
+        return self._session.run(None, feeds)[0]
 
     def _scores(self, logits: np.ndarray) -> list[dict[str, Any]]:
         names, t = self.labels, torch.from_numpy(np.asarray(logits, dtype=np.float32))
@@ -98,6 +124,59 @@ class Predictor:
         return self._scores(logits)
 
 
-def load(path: str | Path, batch_size: int = 64) -> Predictor:
+def load(
+    path: str | Path,
+    batch_size: int = 64,
+    backend: str = "eager",
+    onnx_path: str | Path | None = None,
+) -> Predictor:
     """Load a model directory (``DIR/model``) written by ``padless train``."""
-    return Predictor(load_artifact(path), batch_size=batch_size)
+    return Predictor(
+        load_artifact(path), batch_size=batch_size, backend=backend, onnx_path=onnx_path
+    )
+
+
+def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
+    """An ONNX Runtime session for ``onnx_path`` (default ``DIR/model.onnx``), refusing a file
+    exported from other weights than the artifact's."""
+    from padless.export import WEIGHTS_KEY, weights_digest
+
+    path = Path(onnx_path) if onnx_path is not None else artifact.path / "model.onnx"
+    if not path.is_file():
+        raise ArtifactError(
+            format_error(
+                str(path),
+                "an ONNX file exported from this model",
+                "no such file",
+                f"run `padless export {artifact.path}` (writes {artifact.path / 'model.onnx'})",
+            )
+        )
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ArtifactError(
+            format_error(
+                "backend onnx",
+                "onnxruntime installed",
+                "not installed",
+                'pip install "padless[onnx]"',
+            )
+        ) from None
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ArtifactError(
+            format_error(str(path), "a valid ONNX model", f"an unreadable file ({exc})", None)
+        ) from None
+    stamped = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_KEY)
+    expected = weights_digest(artifact.path)
+    if stamped != expected:
+        raise ArtifactError(
+            format_error(
+                str(path),
+                f"an export of these weights (sha256 {expected[:12]}…)",
+                f"an export of {'sha256 ' + stamped[:12] + '…' if stamped else 'unknown weights'}",
+                f"re-export it: padless export {artifact.path} --out {path}",
+            )
+        )
+    return session
