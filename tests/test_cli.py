@@ -319,3 +319,41 @@ def test_predict_with_the_onnx_backend_matches_eager_and_checks_the_file(trained
     )
     assert "re-export" in err and "000000000000" in err
     (model / "model.onnx").unlink()  # leave the shared fixture as it was
+
+
+def test_predict_writes_csv_or_jsonl_in_input_order_across_chunks(trained, tmp_path, capsys):
+    import csv
+
+    model = str(trained / "model")
+    texts = [
+        "great film",
+        "awful, boring film with a dull plot",
+        "ok",
+        "a fine, moving story",
+        "bad",
+    ]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts) + "\n")
+    assert main(["predict", model, "--input", str(src)]) == 0
+    expected = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    out = tmp_path / "p.jsonl"
+    assert (
+        main(["predict", model, "--input", str(src), "--output", str(out), "--chunk-size", "2"])
+        == 0
+    )
+    assert [json.loads(x) for x in out.read_text().splitlines()] == expected
+    out = tmp_path / "sub" / "p.csv"
+    assert (
+        main(["predict", model, "--input", str(src), "--output", str(out), "--chunk-size", "2"])
+        == 0
+    )
+    rows = list(csv.DictReader(out.open()))
+    assert [r["label"] for r in rows] == [e["label"] for e in expected]
+    assert set(rows[0]) == {"label", "score_neg", "score_pos"}
+    assert float(rows[1]["score_pos"]) == pytest.approx(expected[1]["scores"]["pos"])
+    # Chunked reading still names the input's own row in errors.
+    src = tmp_path / "bad.jsonl"
+    lines = [{"text": t} for t in texts[:3]] + [{"inputs": [1, 2]}]
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    err = run_error(["predict", model, "--input", str(src), "--chunk-size", "2"], capsys)
+    assert "row 3" in err

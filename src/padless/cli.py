@@ -117,16 +117,56 @@ def _read_inputs(source: str) -> tuple[list, str]:
     return lines, where
 
 
+def _csv_row(result: dict) -> dict:
+    """One flat CSV row from a prediction (label + one column per class score)."""
+    if "tags" in result:
+        return {"tags": " ".join(result["tags"])}
+    if "value" in result:
+        v = result["value"]
+        return {"value": " ".join(map(str, v)) if isinstance(v, list) else v}
+    head = {"labels": "|".join(result["labels"])} if "labels" in result else {}
+    if "label" in result:
+        head = {"label": result["label"]}
+    return {**head, **{f"score_{k}": v for k, v in result["scores"].items()}}
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import contextlib
+    import csv
+
+    from tqdm.auto import tqdm
+
     from padless.predict import load
 
     predictor = load(args.model, backend=args.backend, onnx_path=args.onnx)
-    texts, where = _read_inputs(args.input)
-    results = predictor.predict(texts, where=where)
-    out = sys.stdout
-    for result in results:
-        out.write(json.dumps(result) + "\n")
-    out.flush()
+    inputs, where = _read_inputs(args.input)
+    as_csv = bool(args.output) and args.output.lower().endswith(".csv")
+    with contextlib.ExitStack() as stack:
+        if args.output:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+        else:
+            out = sys.stdout
+        writer = None
+        bar = tqdm(total=len(inputs), unit="input", disable=True if args.quiet else None)
+        # Chunks keep memory flat on large files; inside one the predictor runs
+        # length-sorted batches; results are written in input order.
+        for start in range(0, len(inputs), args.chunk_size):
+            chunk = inputs[start : start + args.chunk_size]
+            for result in predictor.predict(chunk, where=where, offset=start):
+                if as_csv:
+                    row = _csv_row(result)
+                    if writer is None:
+                        writer = csv.DictWriter(out, fieldnames=list(row))
+                        writer.writeheader()
+                    writer.writerow(row)
+                else:
+                    out.write(json.dumps(result) + "\n")
+            bar.update(len(chunk))
+        bar.close()
+        out.flush()
+    if args.output:
+        logger.info("wrote %d predictions to %s", len(inputs), args.output)
     return 0
 
 
@@ -264,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="eager (PyTorch) or onnx (ONNX Runtime on the file from `padless export`)",
     )
     p.add_argument("--onnx", help="the ONNX file for --backend onnx (default MODEL/model.onnx)")
+    p.add_argument(
+        "--output",
+        help="write predictions to FILE: .csv (label and score columns) or JSON lines "
+        "(default: JSON lines on stdout)",
+    )
+    p.add_argument("--chunk-size", type=int, default=4096, help="inputs encoded per chunk")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a model to ONNX with lengths kept inside the graph")

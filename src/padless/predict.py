@@ -54,9 +54,11 @@ class Predictor:
     def task(self) -> str:
         return self.artifact.labels.task
 
-    def encode_each(self, inputs: Sequence[Any], where: str = "input") -> list:
-        """One id list / array per input, as the model sees it (before padding)."""
-        return self.artifact.pipeline.encode(list(inputs), where=where)
+    def encode_each(self, inputs: Sequence[Any], where: str = "input", offset: int = 0) -> list:
+        """One id list / array per input, as the model sees it (before padding). Errors name
+        the row as ``offset`` + its index (for inputs read in chunks)."""
+        rows = range(offset, offset + len(inputs)) if offset else None
+        return self.artifact.pipeline.encode(list(inputs), where=where, rows=rows)
 
     def encode(self, inputs: Sequence[Any], where: str = "input") -> tuple[np.ndarray, np.ndarray]:
         """``(inputs_array, lengths)``: the exact arrays the model and an exported graph take.
@@ -69,9 +71,11 @@ class Predictor:
         return batch.inputs.numpy(), batch.lengths.numpy()
 
     @torch.no_grad()
-    def logits(self, inputs: Sequence[Any], where: str = "input") -> list[np.ndarray] | np.ndarray:
+    def logits(
+        self, inputs: Sequence[Any], where: str = "input", offset: int = 0
+    ) -> list[np.ndarray] | np.ndarray:
         """(N, C) raw scores in input order; for tagging a list of (T_i, C) arrays."""
-        encoded = self.encode_each(inputs, where)
+        encoded = self.encode_each(inputs, where, offset)
         order = np.argsort([len(x) for x in encoded], kind="stable")
         per_row: list[np.ndarray | None] = [None] * len(encoded)
         for start in range(0, len(encoded), self.batch_size):
@@ -115,10 +119,12 @@ class Predictor:
                 results.append({"label": max(scores, key=scores.get), "scores": scores})
         return results
 
-    def predict(self, inputs: Sequence[Any], where: str = "input") -> list[dict[str, Any]]:
+    def predict(
+        self, inputs: Sequence[Any], where: str = "input", offset: int = 0
+    ) -> list[dict[str, Any]]:
         """One result per input: ``{"label", "scores"}`` (multi-label: ``"labels"`` with every
         label of probability ≥ 0.5; regression: ``"value"``; tagging: ``"tags"`` per step)."""
-        logits = self.logits(inputs, where)
+        logits = self.logits(inputs, where, offset)
         if self.task == "tagging":
             return [{"tags": [r["label"] for r in self._scores(x)]} for x in logits]
         return self._scores(logits)
