@@ -284,41 +284,53 @@ def test_export_onnx_int8_is_smaller_keeps_lengths_and_stays_close(trained, tmp_
     np.testing.assert_allclose(got, p.logits(texts), atol=0.05)  # int8: close, not exact
 
 
-def test_predict_with_the_onnx_backend_matches_eager_and_checks_the_file(trained, tmp_path, capsys):
+@pytest.mark.parametrize("backend", ["onnx", "torchscript"])
+def test_predict_with_an_exported_backend_matches_eager_and_checks_the_file(
+    trained, tmp_path, capsys, backend
+):
     import numpy as np
-    import onnx
 
     pytest.importorskip("onnxruntime")
     model = trained / "model"
+    exported = model / ("model.onnx" if backend == "onnx" else "model-torchscript.pt")
     src = tmp_path / "in.txt"
     src.write_text("great film\nawful, boring film with a dull plot\nok\n")
-    assert main(["predict", str(model), "--input", str(src), "--backend", "onnx"]) == 2
-    assert "padless export" in capsys.readouterr().err  # no model.onnx yet: says how to make it
-    assert main(["export", str(model)]) == 0  # default: MODEL/model.onnx
-    assert (model / "model.onnx").is_file()
+    predict = ["predict", str(model), "--input", str(src), "--backend", backend]
+    assert main(predict) == 2
+    assert "padless export" in capsys.readouterr().err  # no export yet: says how to make it
+    fmt = "onnx" if backend == "onnx" else "torchscript"
+    assert main(["export", str(model), "--format", fmt]) == 0  # default file in MODEL/
+    assert exported.is_file()
     capsys.readouterr()
     outputs = {}
-    for backend in ("eager", "onnx"):
-        assert main(["predict", str(model), "--input", str(src), "--backend", backend]) == 0
-        outputs[backend] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [r["label"] for r in outputs["onnx"]] == [r["label"] for r in outputs["eager"]]
-    for a, b in zip(outputs["onnx"], outputs["eager"], strict=True):
+    for name in ("eager", backend):
+        assert main(["predict", str(model), "--input", str(src), "--backend", name]) == 0
+        outputs[name] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in outputs[backend]] == [r["label"] for r in outputs["eager"]]
+    for a, b in zip(outputs[backend], outputs["eager"], strict=True):
         np.testing.assert_allclose(
             list(a["scores"].values()), list(b["scores"].values()), atol=1e-5
         )
-    # An ONNX file of other weights is refused.
-    other = tmp_path / "other.onnx"
-    proto = onnx.load(str(model / "model.onnx"))
-    for prop in proto.metadata_props:
-        if prop.key == "padless.weights_sha256":
-            prop.value = "0" * 64
-    onnx.save(proto, str(other))
-    err = run_error(
-        ["predict", str(model), "--input", str(src), "--backend", "onnx", "--onnx", str(other)],
-        capsys,
-    )
+    # An export of other weights is refused: re-stamp a copy with another digest.
+    other = tmp_path / exported.name
+    if backend == "onnx":
+        import onnx
+
+        proto = onnx.load(str(exported))
+        for prop in proto.metadata_props:
+            if prop.key == "padless.weights_sha256":
+                prop.value = "0" * 64
+        onnx.save(proto, str(other))
+    else:
+        import torch
+
+        extra = {"padless.json": ""}
+        module = torch.jit.load(str(exported), _extra_files=extra)
+        meta = {**json.loads(extra["padless.json"]), "padless.weights_sha256": "0" * 64}
+        torch.jit.save(module, str(other), _extra_files={"padless.json": json.dumps(meta)})
+    err = run_error([*predict, "--export-file", str(other)], capsys)
     assert "re-export" in err and "000000000000" in err
-    (model / "model.onnx").unlink()  # leave the shared fixture as it was
+    exported.unlink()  # leave the shared fixture as it was
 
 
 def test_predict_writes_csv_or_jsonl_in_input_order_across_chunks(trained, tmp_path, capsys):

@@ -299,11 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--backend",
-        choices=("eager", "onnx"),
+        choices=("eager", "onnx", "torchscript"),
         default="eager",
-        help="eager (PyTorch) or onnx (ONNX Runtime on the file from `padless export`)",
+        help="eager (PyTorch), onnx (ONNX Runtime) or torchscript, on the file from "
+        "`padless export`",
     )
-    p.add_argument("--onnx", help="the ONNX file for --backend onnx (default MODEL/model.onnx)")
+    p.add_argument(
+        "--onnx",
+        "--export-file",
+        dest="onnx",
+        help="the exported file for --backend onnx / torchscript (default "
+        "MODEL/model.onnx or MODEL/model-torchscript.pt)",
+    )
     p.add_argument(
         "--output",
         help="write predictions to FILE: .csv (label and score columns) or JSON lines "
@@ -316,14 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
     p.add_argument(
         "--format",
-        choices=("onnx", "onnx-int8"),
+        choices=("onnx", "onnx-int8", "torchscript"),
         default="onnx",
-        help="onnx (fp32) or onnx-int8 (ONNX Runtime dynamic quantisation of the fp32 graph)",
+        help="onnx (fp32), onnx-int8 (ONNX Runtime dynamic quantisation of the fp32 graph) "
+        "or torchscript",
     )
     p.add_argument(
         "--out",
-        help="file to write (default MODEL/model.onnx or MODEL/model-int8.onnx, where "
-        "`padless predict --backend onnx` looks)",
+        help="file to write (default MODEL/model.onnx, MODEL/model-int8.onnx or "
+        "MODEL/model-torchscript.pt, where `padless predict --backend` looks)",
     )
     p.set_defaults(func=_cmd_export)
 

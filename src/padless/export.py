@@ -28,8 +28,12 @@ from padless.models import HybridEncoder, RecurrentEncoder, SequenceClassifier, 
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-FORMATS = ("onnx", "onnx-int8")
-DEFAULT_NAMES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+FORMATS = ("onnx", "onnx-int8", "torchscript")
+DEFAULT_NAMES = {
+    "onnx": "model.onnx",
+    "onnx-int8": "model-int8.onnx",
+    "torchscript": "model-torchscript.pt",
+}
 WEIGHTS_KEY = "padless.weights_sha256"  # ONNX metadata: the artifact weights it came from
 # ONNX gate order from PyTorch's: LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h.
 _GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn": (0,)}
@@ -254,10 +258,11 @@ def export_artifact(
 ) -> dict[str, Any]:
     """Export the model of an artifact directory (``DIR/model``) to ``out``.
 
-    ``fmt`` is ``"onnx"`` (fp32) or ``"onnx-int8"`` (the fp32 export, checked against eager,
-    then dynamically quantised). ``out`` defaults to ``DIR/model.onnx`` / ``DIR/model-int8.onnx``,
-    where ``padless predict --backend onnx`` looks. The file records the sha256 of the weights
-    it came from, so a predictor refuses an ONNX file of another model.
+    ``fmt`` is ``"onnx"`` (fp32), ``"onnx-int8"`` (the fp32 export, checked against eager,
+    then dynamically quantised) or ``"torchscript"`` (:mod:`padless.torchscript`). ``out``
+    defaults to ``DIR/model.onnx`` / ``DIR/model-int8.onnx`` / ``DIR/model-torchscript.pt``,
+    where ``padless predict --backend onnx|torchscript`` looks. The file records the sha256 of
+    the weights it came from, so a predictor refuses an export of another model.
     """
     import tempfile
 
@@ -272,6 +277,13 @@ def export_artifact(
     text = art.pipeline.text
     ids_per_step = 2 if text is not None and text.bigrams is not None else 1
     digest = weights_digest(directory)
+    if fmt == "torchscript":
+        from padless import __version__
+        from padless.torchscript import export_torchscript
+
+        meta = {WEIGHTS_KEY: digest, "padless.version": __version__}
+        report = export_torchscript(art.model, out, ids_per_step=ids_per_step, metadata=meta)
+        return {"format": fmt, **report}
     if fmt == "onnx":
         report = export_onnx(art.model, out, ids_per_step=ids_per_step)
         _stamp(out, digest)

@@ -19,15 +19,16 @@ from padless.artifact import Artifact, load_artifact
 from padless.batching import collate
 from padless.errors import ArtifactError, format_error
 
-BACKENDS = ("eager", "onnx")
+BACKENDS = ("eager", "onnx", "torchscript")
 
 
 class Predictor:
     """Wraps a loaded artifact. ``labels`` lists label names in logit order.
 
     ``backend="eager"`` runs the PyTorch model; ``"onnx"`` runs an ONNX file written by
-    ``padless export`` (default ``DIR/model.onnx``) in ONNX Runtime, after checking that it was
-    exported from this artifact's weights. Both take the same padded arrays.
+    ``padless export`` (default ``DIR/model.onnx``) in ONNX Runtime, ``"torchscript"`` a
+    TorchScript archive (default ``DIR/model-torchscript.pt``), each after checking that it was
+    exported from this artifact's weights. All take the same padded arrays.
     """
 
     def __init__(
@@ -45,6 +46,9 @@ class Predictor:
             )
         self.backend = backend
         self._session = _onnx_session(artifact, onnx_path) if backend == "onnx" else None
+        self._scripted = (
+            _torchscript_module(artifact, onnx_path) if backend == "torchscript" else None
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -90,6 +94,8 @@ class Predictor:
         return np.stack(per_row) if per_row else np.zeros((0, width), np.float32)
 
     def _run(self, inputs: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        if self._scripted is not None:
+            return self._scripted(inputs, lengths).numpy()
         if self._session is None:
             return self.artifact.model(inputs, lengths).numpy()
         feeds = {"inputs": inputs.numpy(), "lengths": lengths.numpy()}
@@ -145,7 +151,7 @@ def load(
 def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
     """An ONNX Runtime session for ``onnx_path`` (default ``DIR/model.onnx``), refusing a file
     exported from other weights than the artifact's."""
-    from padless.export import WEIGHTS_KEY, weights_digest
+    from padless.export import WEIGHTS_KEY
 
     path = Path(onnx_path) if onnx_path is not None else artifact.path / "model.onnx"
     if not path.is_file():
@@ -175,6 +181,13 @@ def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
             format_error(str(path), "a valid ONNX model", f"an unreadable file ({exc})", None)
         ) from None
     stamped = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_KEY)
+    _check_stamp(path, stamped, artifact)
+    return session
+
+
+def _check_stamp(path: Path, stamped: str | None, artifact: Artifact) -> None:
+    from padless.export import weights_digest
+
     expected = weights_digest(artifact.path)
     if stamped != expected:
         raise ArtifactError(
@@ -185,4 +198,36 @@ def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
                 f"re-export it: padless export {artifact.path} --out {path}",
             )
         )
-    return session
+
+
+def _torchscript_module(artifact: Artifact, path: str | Path | None):
+    """The TorchScript archive ``path`` (default ``DIR/model-torchscript.pt``), refusing one
+    exported from other weights. ``torch.jit.load`` reads TorchScript code and tensors, not
+    pickled Python objects; the stamp check runs before the module is used."""
+    import json
+    import warnings
+
+    from padless.export import WEIGHTS_KEY
+
+    path = Path(path) if path is not None else artifact.path / "model-torchscript.pt"
+    if not path.is_file():
+        raise ArtifactError(
+            format_error(
+                str(path),
+                "a TorchScript file exported from this model",
+                "no such file",
+                f"run `padless export {artifact.path} --format torchscript`",
+            )
+        )
+    extra = {"padless.json": ""}
+    try:
+        with warnings.catch_warnings():  # torch.jit is deprecated in torch >= 2.10; it works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        stamped = json.loads(extra["padless.json"] or "{}").get(WEIGHTS_KEY)
+    except (RuntimeError, ValueError) as exc:
+        raise ArtifactError(
+            format_error(str(path), "a TorchScript archive", f"an unreadable file ({exc})", None)
+        ) from None
+    _check_stamp(path, stamped, artifact)
+    return module.eval()
