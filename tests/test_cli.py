@@ -369,3 +369,29 @@ def test_predict_writes_csv_or_jsonl_in_input_order_across_chunks(trained, tmp_p
     src.write_text("".join(json.dumps(x) + "\n" for x in lines))
     err = run_error(["predict", model, "--input", str(src), "--chunk-size", "2"], capsys)
     assert "row 3" in err
+
+
+def test_export_eval_reports_the_int8_change_and_evaluate_scores_exports(trained, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    model = str(trained / "model")
+    out = tmp_path / "m8.onnx"
+    argv = ["export", model, "--format", "onnx-int8", "--out", str(out), "--eval", "imdb-sample"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)["eval"]
+    assert report["split"] == "test" and report["examples"] == 500
+    assert report["change"]["accuracy"] == pytest.approx(
+        report["onnx-int8"]["accuracy"] - report["eager"]["accuracy"]
+    )
+    assert abs(report["change"]["accuracy"]) <= 0.05
+    scored = {}
+    fp32 = tmp_path / "m.onnx"
+    assert main(["export", model, "--out", str(fp32)]) == 0
+    capsys.readouterr()
+    for backend, path in (("eager", None), ("onnx", fp32), ("onnx", out)):
+        argv = ["evaluate", model, "imdb-sample", "--format", "json", "--backend", backend]
+        assert main(argv + (["--export-file", str(path)] if path else [])) == 0
+        scored[str(path)] = json.loads(capsys.readouterr().out)
+    assert scored["None"]["accuracy"] == report["eager"]["accuracy"]
+    assert scored[str(fp32)]["accuracy"] == scored["None"]["accuracy"]  # fp32 graph: same answers
+    assert scored[str(fp32)]["loss"] == pytest.approx(scored["None"]["loss"], abs=1e-5)
+    assert scored[str(out)]["accuracy"] == report["onnx-int8"]["accuracy"]

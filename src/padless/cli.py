@@ -43,7 +43,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from padless.metrics import format_metrics
 
     result = evaluate_artifact(
-        args.model, args.data, split=args.split, batch_size=args.batch_size, quiet=args.quiet
+        args.model,
+        args.data,
+        split=args.split,
+        batch_size=args.batch_size,
+        quiet=args.quiet,
+        backend=args.backend,
+        export_file=args.export_file,
     )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -171,9 +177,33 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from padless.evaluate import evaluate_artifact
     from padless.export import export_artifact
+    from padless.train import HEADLINE
 
     report = export_artifact(args.model, args.out, fmt=args.format)
+    if args.eval:  # score the model and its export on real data, side by side
+        backend = "torchscript" if args.format == "torchscript" else "onnx"
+        scores = {}
+        for name, kind, path in (("eager", "eager", None), (args.format, backend, report["path"])):
+            m = evaluate_artifact(
+                args.model,
+                args.eval,
+                split=args.split,
+                backend=kind,
+                export_file=path,
+                quiet=args.quiet,
+            )
+            scores[name] = {k: m[k] for k in HEADLINE if m.get(k) is not None}
+        change = {k: scores[args.format][k] - v for k, v in scores["eager"].items()}
+        report["eval"] = {
+            "data": args.eval,
+            "split": m["split"],
+            "examples": m["examples"],
+            **scores,
+            "change": change,
+        }
+        logger.info("on %s (%s): %s", args.eval, m["split"], report["eval"])
     print(json.dumps(report))
     return 0
 
@@ -283,6 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
         "when the data has a test split, else all rows)",
     )
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--backend",
+        choices=("eager", "onnx", "torchscript"),
+        default="eager",
+        help="score the PyTorch model or an exported file (see `padless export`)",
+    )
+    p.add_argument(
+        "--export-file", help="the exported file (default MODEL/model.onnx or model-torchscript.pt)"
+    )
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON to FILE")
     p.add_argument(
         "--format", choices=("table", "json"), default="table", help="what to print (default table)"
@@ -333,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="file to write (default MODEL/model.onnx, MODEL/model-int8.onnx or "
         "MODEL/model-torchscript.pt, where `padless predict --backend` looks)",
     )
+    p.add_argument(
+        "--eval",
+        metavar="DATA",
+        help="also score the model and the export on DATA (read like `padless evaluate`'s) "
+        "and report the change, e.g. the int8 accuracy change",
+    )
+    p.add_argument("--split", default=None, help="the split of --eval DATA (default test)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("lengths", help="length histogram and padding waste per batching strategy")

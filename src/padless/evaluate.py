@@ -181,13 +181,20 @@ def evaluate_artifact(
     split: str | None = None,
     batch_size: int = 256,
     quiet: bool = True,
+    backend: str = "eager",
+    export_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics of a saved model on ``data`` (see :func:`data_config_for`).
 
     ``split``: the rows to score (``train`` / ``valid`` / ``test`` / ``all``); default ``test``
-    when the data has a test split, else every row.
+    when the data has a test split, else every row. ``backend`` ``"onnx"`` / ``"torchscript"``
+    scores an exported file instead of the PyTorch model (``export_file``, default in the
+    artifact directory; see :func:`padless.predict.backend_module`).
     """
+    from padless.predict import backend_module
+
     art = load_artifact(artifact_dir)
+    model = backend_module(art, backend, export_file)
     cfg = data_config_for(art.meta.get("data"), data)
     ds = load_data(cfg)
     names = assign_validation(ds.splits, 0.0, 0)
@@ -201,10 +208,11 @@ def evaluate_artifact(
             "pass --split all or a split it has",
         )
     enc = encode_split(ds, art.pipeline, art.labels, rows, wanted)
-    metrics = run_split(art.model, enc, art.labels, batch_size=batch_size, desc=wanted, quiet=quiet)
+    metrics = run_split(model, enc, art.labels, batch_size=batch_size, desc=wanted, quiet=quiet)
     return {
         "data": ds.source,
         "split": wanted,
+        "backend": backend,
         "task": art.labels.task,
         "labels": list(art.labels.classes),
         **metrics,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from padless.artifact import Artifact, load_artifact
 from padless.batching import collate
@@ -40,15 +41,8 @@ class Predictor:
     ):
         self.artifact = artifact
         self.batch_size = batch_size
-        if backend not in BACKENDS:
-            raise ArtifactError(
-                format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
-            )
         self.backend = backend
-        self._session = _onnx_session(artifact, onnx_path) if backend == "onnx" else None
-        self._scripted = (
-            _torchscript_module(artifact, onnx_path) if backend == "torchscript" else None
-        )
+        self.module = backend_module(artifact, backend, onnx_path)
 
     @property
     def labels(self) -> list[str]:
@@ -94,12 +88,7 @@ class Predictor:
         return np.stack(per_row) if per_row else np.zeros((0, width), np.float32)
 
     def _run(self, inputs: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
-        if self._scripted is not None:
-            return self._scripted(inputs, lengths).numpy()
-        if self._session is None:
-            return self.artifact.model(inputs, lengths).numpy()
-        feeds = {"inputs": inputs.numpy(), "lengths": lengths.numpy()}
-        return self._session.run(None, feeds)[0]
+        return self.module(inputs, lengths).numpy()
 
     def _scores(self, logits: np.ndarray) -> list[dict[str, Any]]:
         names, t = self.labels, torch.from_numpy(np.asarray(logits, dtype=np.float32))
@@ -146,6 +135,35 @@ def load(
     return Predictor(
         load_artifact(path), batch_size=batch_size, backend=backend, onnx_path=onnx_path
     )
+
+
+class OnnxModule(nn.Module):
+    """An ONNX Runtime session behind the model's call: ``(inputs, lengths) -> logits``."""
+
+    def __init__(self, session):
+        super().__init__()
+        self.session = session
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        feeds = {"inputs": inputs.cpu().numpy(), "lengths": lengths.cpu().numpy()}
+        return torch.from_numpy(self.session.run(None, feeds)[0])
+
+
+def backend_module(
+    artifact: Artifact, backend: str = "eager", path: str | Path | None = None
+) -> nn.Module:
+    """The callable ``(inputs, lengths) -> logits`` of ``backend`` for ``artifact``: its
+    PyTorch model, or the exported file ``path`` (default in the artifact directory), checked
+    to come from the artifact's weights."""
+    if backend not in BACKENDS:
+        raise ArtifactError(
+            format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
+        )
+    if backend == "onnx":
+        return OnnxModule(_onnx_session(artifact, path))
+    if backend == "torchscript":
+        return _torchscript_module(artifact, path)
+    return artifact.model
 
 
 def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
