@@ -1,5 +1,6 @@
 """ONNX export keeps the lengths: ONNX Runtime equals eager on ragged batches, for every cell,
-direction and pooling, text, bigram and numeric inputs, and does not read padding."""
+direction and pooling, text, bigram and numeric inputs and RNN → Transformer hybrids, and does
+not read padding."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from padless.errors import ExportError
 from padless.export import export_onnx
 from padless.models import SequenceClassifier
 
@@ -29,6 +29,13 @@ CASES["numeric-conv-skip"] = dict(
 CASES["numeric-gru-last"] = dict(numeric=True, cell="gru", pooling="last")
 CASES["bigram-ids"] = dict(ids_per_step=2, pooling="max", task="binary")
 CASES["tagging"] = dict(task="tagging")
+CASES["hybrid-bi-mean"] = dict(transformer_layers=2, transformer_heads=3, pooling="mean")
+CASES["hybrid-uni-last"] = dict(
+    bidirectional=False, transformer_layers=1, transformer_heads=2, pooling="last"
+)
+CASES["hybrid-gru-attention-tagging"] = dict(
+    cell="gru", transformer_layers=1, transformer_heads=2, task="tagging"
+)
 
 
 def build(spec):
@@ -103,7 +110,9 @@ def test_onnx_runtime_equals_eager_on_ragged_batches(tmp_path_factory, name, len
     np.testing.assert_allclose(got, eager(model, x, lens), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["lstm-bi-mean", "gru-bi-last", "numeric-conv-skip", "tagging"])
+@pytest.mark.parametrize(
+    "name", ["lstm-bi-mean", "gru-bi-last", "numeric-conv-skip", "tagging", "hybrid-bi-mean"]
+)
 def test_onnx_graph_ignores_padding_and_batch_order(tmp_path_factory, name):
     """Garbage in 7 extra padded steps and a reversed batch change nothing at real steps."""
     model, numeric, k, sess = session(name, tmp_path_factory)
@@ -137,16 +146,3 @@ def test_graph_has_named_dynamic_inputs_and_length_aware_recurrent_nodes(tmp_pat
     assert len(lstm) == 2  # one node per layer, both directions inside
     assert all(len(n.input) >= 5 and n.input[4] for n in lstm)  # sequence_lens is wired
     assert onnx.load(str(path)).opset_import[0].version >= 17
-
-
-def test_hybrid_export_is_refused_with_the_reason(tmp_path):
-    model = SequenceClassifier(
-        num_outputs=2,
-        vocab_size=V,
-        embedding_dim=8,
-        hidden_size=4,
-        transformer_layers=1,
-        transformer_heads=2,
-    )
-    with pytest.raises(ExportError, match="hybrid"):
-        export_onnx(model, tmp_path / "m.onnx")

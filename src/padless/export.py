@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -114,21 +115,59 @@ class OnnxRecurrent(nn.Module):
         return out, None
 
 
+class OnnxTransformerLayer(nn.Module):
+    """``nn.TransformerEncoderLayer`` (post-norm, batch first, eval) rewritten with reshapes
+    that keep B and T symbolic when traced; ``nn.MultiheadAttention`` computes B * heads in
+    Python, which tracing freezes to the example's sizes."""
+
+    def __init__(self, layer: nn.TransformerEncoderLayer):
+        super().__init__()
+        if layer.norm_first or not isinstance(layer.self_attn, nn.MultiheadAttention):
+            raise ExportError(
+                format_error("export", "a post-norm encoder layer", "another layout", None)
+            )
+        attn = layer.self_attn
+        self.heads = attn.num_heads
+        self.in_proj = nn.Linear(attn.embed_dim, 3 * attn.embed_dim)
+        self.in_proj.weight, self.in_proj.bias = attn.in_proj_weight, attn.in_proj_bias
+        self.out_proj = attn.out_proj
+        self.linear1, self.linear2 = layer.linear1, layer.linear2
+        self.norm1, self.norm2 = layer.norm1, layer.norm2
+        self.activation = layer.activation
+
+    def forward(self, x: Tensor, src_key_padding_mask: Tensor) -> Tensor:
+        # x (B, T, E); src_key_padding_mask (B, T), True at padded steps.
+        q, k, v = self.in_proj(x).chunk(3, dim=-1)
+        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, heads, T, T)
+        scores = scores.masked_fill(src_key_padding_mask[:, None, None, :], float("-inf"))
+        mixed = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).flatten(2)  # (B, T, E)
+        x = self.norm1(x + self.out_proj(mixed))
+        return self.norm2(x + self.linear2(self.activation(self.linear1(x))))
+
+
+class OnnxTransformer(nn.Module):
+    """Stands in for an ``nn.TransformerEncoder`` during export."""
+
+    def __init__(self, encoder: nn.TransformerEncoder):
+        super().__init__()
+        self.layers = nn.ModuleList(OnnxTransformerLayer(layer) for layer in encoder.layers)
+        self.norm = encoder.norm
+
+    def forward(self, x: Tensor, src_key_padding_mask: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, src_key_padding_mask)
+        return self.norm(x) if self.norm is not None else x
+
+
 def exportable(model: SequenceClassifier) -> SequenceClassifier:
     """A copy of ``model`` (eval mode, float32, CPU) whose recurrent encoders export to ONNX."""
-    if isinstance(model.encoder, HybridEncoder):
-        # nn.MultiheadAttention reshapes with Python ints, which tracing freezes to the
-        # example's batch and time sizes.
-        raise ExportError(
-            format_error(
-                "export",
-                "a recurrent model (model.transformer_layers = 0)",
-                "an RNN → Transformer hybrid",
-                "serve the hybrid with the eager backend; its ONNX export is not supported yet",
-            )
-        )
     m = copy.deepcopy(model).cpu().float().eval()
-    m.encoder = OnnxRecurrent(m.encoder)
+    if isinstance(m.encoder, HybridEncoder):
+        m.encoder.recurrent = OnnxRecurrent(m.encoder.recurrent)
+        m.encoder.transformer = OnnxTransformer(m.encoder.transformer)
+    else:
+        m.encoder = OnnxRecurrent(m.encoder)
     return m
 
 
