@@ -8,43 +8,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import ragged_cases
 from padless.errors import ExportError
 from padless.models import SequenceClassifier
 from padless.torchscript import ScriptedClassifier, export_torchscript
+from ragged_cases import CASES, V, build, ragged
 
 # torch >= 2.10 marks torch.jit.* deprecated (it still works); keep the output quiet.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-V, F = 40, 3
-CASES = {
-    f"{cell}-{'bi' if bi else 'uni'}-{pool}": dict(
-        cell=cell, bidirectional=bi, pooling=pool, num_layers=2 if bi else 1
-    )
-    for cell in ("lstm", "gru", "rnn")
-    for bi in (False, True)
-    for pool in ("last", "mean", "max", "attention")
-}
-CASES["rnn-relu-bi-mean"] = dict(cell="rnn", nonlinearity="relu", pooling="mean")
-CASES["numeric-conv-skip"] = dict(
-    numeric=True, conv_channels=5, conv_kernel=3, conv_layers=2, embedding_skip=True, pooling="max"
-)
-CASES["numeric-gru-last"] = dict(numeric=True, cell="gru", pooling="last")
-CASES["bigram-ids"] = dict(ids_per_step=2, pooling="max", task="binary")
-CASES["tagging"] = dict(task="tagging")
-
-
-def build(spec):
-    spec = dict(spec)
-    numeric = spec.pop("numeric", False)
-    k = spec.pop("ids_per_step", 1)
-    task = spec.pop("task", "multiclass")
-    torch.manual_seed(0)
-    kw = dict(embedding_dim=8, hidden_size=6, bidirectional=True, task=task)
-    kw["num_outputs"] = 1 if task == "binary" else 3
-    kw.update({"num_features": F} if numeric else {"vocab_size": V})
-    model = SequenceClassifier(**{**kw, **spec}).eval()
-    return model, numeric, k
-
 
 _MODULES: dict = {}
 
@@ -61,35 +32,14 @@ def scripted(name, tmp_path_factory):
     return _MODULES[name]
 
 
-def _draw(rng, shape, numeric, k):
-    if numeric:
-        return rng.normal(size=(*shape, F)).astype(np.float32)
-    return rng.integers(1, V, size=shape if k == 1 else (*shape, k)).astype(np.int64)
-
-
-def batch(lengths, numeric, k, seed, pad=0, garbage=False):
-    """Right-padded inputs for ``lengths`` plus ``pad`` extra steps; the padded steps are zero
-    or, with ``garbage``, random values. The real steps depend on ``seed`` and lengths only."""
-    b, t = len(lengths), max(lengths)
-    x = _draw(np.random.default_rng(seed), (b, t), numeric, k)
-    x = np.concatenate([x, np.zeros_like(_draw(np.random.default_rng(0), (b, pad), numeric, k))], 1)
-    real = np.arange(t + pad)[None, :] < np.asarray(lengths)[:, None]
-    real = real.reshape(b, t + pad, *[1] * (x.ndim - 2))
-    noise = _draw(np.random.default_rng(seed + 1), (b, t + pad), numeric, k)
-    x = np.where(real, x, noise if garbage else 0).astype(x.dtype)
-    return torch.from_numpy(x), torch.tensor(lengths, dtype=torch.int64)
+def batch(*args, **kwargs):
+    x, lengths = ragged_cases.batch(*args, **kwargs)
+    return torch.from_numpy(x), torch.from_numpy(lengths)
 
 
 def run(module, x, lengths):
     with torch.no_grad():
         return module(x, lengths).numpy()
-
-
-ragged = st.one_of(
-    st.lists(st.integers(1, 30), min_size=1, max_size=64),
-    st.integers(1, 30).flatmap(lambda n: st.lists(st.just(n), min_size=1, max_size=8)),
-    st.lists(st.integers(1, 3), min_size=1, max_size=8).map(lambda xs: xs + [60]),
-)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
