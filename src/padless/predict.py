@@ -171,16 +171,7 @@ def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
     exported from other weights than the artifact's."""
     from padless.export import WEIGHTS_KEY
 
-    path = Path(onnx_path) if onnx_path is not None else artifact.path / "model.onnx"
-    if not path.is_file():
-        raise ArtifactError(
-            format_error(
-                str(path),
-                "an ONNX file exported from this model",
-                "no such file",
-                f"run `padless export {artifact.path}` (writes {artifact.path / 'model.onnx'})",
-            )
-        )
+    path = _exported_file(artifact, onnx_path, "onnx")
     try:
         import onnxruntime as ort
     except ImportError:
@@ -201,6 +192,23 @@ def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
     stamped = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_KEY)
     _check_stamp(path, stamped, artifact)
     return session
+
+
+def _exported_file(artifact: Artifact, path: str | Path | None, fmt: str) -> Path:
+    """``path``, or where ``padless export --format fmt`` writes by default; it must exist."""
+    from padless.export import DEFAULT_NAMES
+
+    path = Path(path) if path is not None else artifact.path / DEFAULT_NAMES[fmt]
+    if not path.is_file():
+        raise ArtifactError(
+            format_error(
+                str(path),
+                f"a {fmt} file exported from this model",
+                "no such file",
+                f"run `padless export {artifact.path} --format {fmt} --out {path}`",
+            )
+        )
+    return path
 
 
 def _check_stamp(path: Path, stamped: str | None, artifact: Artifact) -> None:
@@ -227,16 +235,7 @@ def _torchscript_module(artifact: Artifact, path: str | Path | None):
 
     from padless.export import WEIGHTS_KEY
 
-    path = Path(path) if path is not None else artifact.path / "model-torchscript.pt"
-    if not path.is_file():
-        raise ArtifactError(
-            format_error(
-                str(path),
-                "a TorchScript file exported from this model",
-                "no such file",
-                f"run `padless export {artifact.path} --format torchscript`",
-            )
-        )
+    path = _exported_file(artifact, path, "torchscript")
     extra = {"padless.json": ""}
     try:
         with warnings.catch_warnings():  # torch.jit is deprecated in torch >= 2.10; it works
