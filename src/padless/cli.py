@@ -130,8 +130,9 @@ def _csv_row(result: dict) -> dict:
     if "value" in result:
         v = result["value"]
         return {"value": " ".join(map(str, v)) if isinstance(v, list) else v}
-    head = {"labels": "|".join(result["labels"])} if "labels" in result else {}
-    if "label" in result:
+    if "labels" in result:  # multi-label
+        head = {"labels": "|".join(result["labels"])}
+    else:
         head = {"label": result["label"]}
     return {**head, **{f"score_{k}": v for k, v in result["scores"].items()}}
 

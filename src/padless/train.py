@@ -46,7 +46,7 @@ from padless.evaluate import compute_loss, correct_count, make_batch, run_split
 from padless.hardware import check_memory, resolve_amp, resolve_device
 from padless.models import SequenceClassifier
 from padless.pipeline import Prepared, Split, prepare
-from padless.pretrain import check_pretrainable, pretrain_language_model
+from padless.pretrain import pretrain_language_model
 
 logger = logging.getLogger(__name__)
 
@@ -234,8 +234,6 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         model = SequenceClassifier(**model_kwargs)
     except ValueError as exc:  # e.g. relu with an LSTM, heads not dividing the model size
         raise ConfigError(f"config [model]: {exc}") from None
-    if cfg.pretrain.epochs:
-        check_pretrainable(model)
     model.to(device)
     # The fused kernel is one pass over each tensor: measured 4x faster than foreach on this
     # 2-core CPU (32M parameters, 93 vs 394 ms per step), which matters for big embeddings.
