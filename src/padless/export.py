@@ -160,9 +160,15 @@ class OnnxTransformer(nn.Module):
         return self.norm(x) if self.norm is not None else x
 
 
+def eval_copy(model: SequenceClassifier) -> SequenceClassifier:
+    """A float32 CPU copy in eval mode: what exports are built from and checked against,
+    leaving the caller's model (its device and mode) untouched."""
+    return copy.deepcopy(model).cpu().float().eval()
+
+
 def exportable(model: SequenceClassifier) -> SequenceClassifier:
     """A copy of ``model`` (eval mode, float32, CPU) whose recurrent encoders export to ONNX."""
-    m = copy.deepcopy(model).cpu().float().eval()
+    m = eval_copy(model)
     if isinstance(m.encoder, HybridEncoder):
         m.encoder.recurrent = OnnxRecurrent(m.encoder.recurrent)
         m.encoder.transformer = OnnxTransformer(m.encoder.transformer)
@@ -222,7 +228,7 @@ def export_onnx(
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs, lengths = example_inputs(m, batch=5, steps=11, ids_per_step=ids_per_step)
     with torch.no_grad():
-        expected = model.cpu().eval()(inputs, lengths).numpy()
+        expected = eval_copy(model)(inputs, lengths).numpy()
     got = session.run(None, {"inputs": inputs.numpy(), "lengths": lengths.numpy()})[0]
     diff = float(np.abs(expected - got).max())
     logger.info("exported %s (opset %d); max |onnx - eager| = %.2e", path, opset, diff)

@@ -18,7 +18,6 @@ not depend on its batch or on how much (or what) padding follows it. After savin
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import warnings
@@ -29,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from padless.errors import ExportError, format_error
-from padless.export import example_inputs
+from padless.export import eval_copy, example_inputs
 from padless.models import HybridEncoder, SequenceClassifier
 
 logger = logging.getLogger(__name__)
@@ -127,7 +126,7 @@ class ScriptedClassifier(nn.Module):
                     "supported yet",
                 )
             )
-        m = copy.deepcopy(model).cpu().float().eval()
+        m = eval_copy(model)
         enc = m.encoder
         relu = enc.nonlinearity == "relu"
         self.embed = m.embed
@@ -227,7 +226,7 @@ def export_torchscript(
         extra = {"padless.json": json.dumps(metadata or {})}
         torch.jit.save(scripted, str(path), _extra_files=extra)
         loaded = torch.jit.load(str(path), map_location="cpu")
-    reference = copy.deepcopy(model).cpu().float().eval()
+    reference = eval_copy(model)
     # Rows hold data up to 11, 9, 8, 7, 6 steps; these lengths (all different, one of 1) put
     # real values in some padded steps as well, which must not change anything.
     inputs, _ = example_inputs(reference, batch=5, steps=11, ids_per_step=ids_per_step)
