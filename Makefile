@@ -1,5 +1,7 @@
 # make demo   - create .venv, install padless, train on the embedded IMDB sample, predict two sentences
 # make test   - create/use .venv, install the dev extras, run the whole test suite
+# make edge-check - a torch-free venv (.venv-edge: padless --no-deps + requirements-edge.txt)
+#               predicts with the ONNX export of a model trained in .venv, same as eager
 #
 # Installs pin torch through constraints/cpu.txt (torch==2.13.0, the CPU wheel). A GPU user
 # runs `make demo CONSTRAINTS=` after installing the CUDA build of torch into .venv.
@@ -11,7 +13,10 @@ CONSTRAINTS ?= constraints/cpu.txt
 PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install install-dev lint lengths clean
+EDGE ?= .venv-edge
+EDGE_OUT ?= runs/edge-check
+
+.PHONY: demo test install install-dev lint lengths clean edge-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +41,27 @@ demo: install
 test: install-dev
 	$(BIN)/python -m pytest -q
 
+edge-check: install
+	rm -rf $(EDGE) $(EDGE_OUT)
+	$(PYTHON) -m venv $(EDGE)
+	$(EDGE)/bin/python -m pip install -q --no-deps -e .
+	$(EDGE)/bin/python -m pip install -q -r requirements-edge.txt
+	! $(EDGE)/bin/python -c "import torch" 2>/dev/null
+	$(BIN)/padless -q train configs/imdb-sample.toml --out $(EDGE_OUT) --set train.epochs=1 >/dev/null
+	$(BIN)/padless -q export $(EDGE_OUT)/model >/dev/null
+	printf '%s\n' "A wonderful, moving film." "Dull and far too long." > $(EDGE_OUT)/in.txt
+	$(BIN)/padless -q predict $(EDGE_OUT)/model --input $(EDGE_OUT)/in.txt > $(EDGE_OUT)/eager.jsonl
+	$(EDGE)/bin/padless -q predict $(EDGE_OUT)/model --backend onnx --input $(EDGE_OUT)/in.txt \
+	  > $(EDGE_OUT)/edge.jsonl
+	$(BIN)/python -c "import json, sys; \
+	  a, b = ([json.loads(x) for x in open(f)] for f in sys.argv[1:]); \
+	  assert [r['label'] for r in a] == [r['label'] for r in b], (a, b); \
+	  assert all(abs(a[i]['scores'][k] - b[i]['scores'][k]) < 1e-5 for i in range(len(a)) for k in a[i]['scores']); \
+	  print('edge-check: torch-free ONNX predictions equal eager on', len(a), 'inputs')" \
+	  $(EDGE_OUT)/eager.jsonl $(EDGE_OUT)/edge.jsonl
+
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs lengths-report .pytest_cache .hypothesis
+	rm -rf $(VENV) $(EDGE) runs lengths-report .pytest_cache .hypothesis

@@ -10,8 +10,12 @@ Layout of ``DIR/model/``::
     normalizer.json     feature statistics of the train split (numeric models)
     metrics.json        metrics of the run that produced it (optional)
     manifest.json       sha256 of every file above
+    model.onnx, model-int8.onnx, model-torchscript.pt   optional, written by ``padless export``
+                        and stamped with the sha256 of the weights they came from
 
 Loading checks the manifest first, so a tampered or truncated file is refused before it is read.
+``load_artifact(d, model=False)`` reads everything but the network and needs no PyTorch: what
+the ONNX backend of :mod:`padless.predict` runs on.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from padless import __version__
 from padless.errors import ArtifactError, format_error, read_saved_json
 from padless.labels import LabelSpace
-from padless.models import SequenceClassifier
 from padless.pipeline import InputPipeline
+
+if TYPE_CHECKING:
+    from padless.models import SequenceClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +41,21 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
 SAVE_FIX = "re-save the model"
+# Exported files padless looks for in the artifact directory, by `padless export --format`.
+DEFAULT_NAMES = {
+    "onnx": "model.onnx",
+    "onnx-int8": "model-int8.onnx",
+    "torchscript": "model-torchscript.pt",
+}
+WEIGHTS_KEY = "padless.weights_sha256"  # export metadata: the artifact weights it came from
 
 
 @dataclass
 class Artifact:
-    """A loaded model directory: the network (eval mode), its input pipeline and label space."""
+    """A loaded model directory: the network (eval mode; None when loaded with
+    ``model=False``), its input pipeline and label space."""
 
-    model: SequenceClassifier
+    model: SequenceClassifier | None
     labels: LabelSpace
     pipeline: InputPipeline
     meta: dict[str, Any]
@@ -130,10 +144,18 @@ def verify_manifest(d: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_artifact(directory: str | Path) -> Artifact:
-    """Load and verify a model directory. Weights come from safetensors: nothing is unpickled."""
-    from safetensors.torch import load_file
+def weights_digest(directory: str | Path) -> str:
+    """The sha256 of an artifact's weights, as its manifest records it."""
+    manifest = read_saved_json(Path(directory) / MANIFEST, "a JSON manifest", fix=SAVE_FIX)
+    return manifest["files"][WEIGHTS]
 
+
+def load_artifact(directory: str | Path, model: bool = True) -> Artifact:
+    """Load and verify a model directory. Weights come from safetensors: nothing is unpickled.
+
+    ``model=False`` skips building the network (and importing PyTorch): the manifest, config,
+    labels and input pipeline are still read and checked.
+    """
     d = Path(directory)
     verify_manifest(d)
     meta = read_saved_json(d / "config.json", "the model settings", fix=SAVE_FIX)
@@ -149,6 +171,15 @@ def load_artifact(directory: str | Path) -> Artifact:
         )
     labels = read_saved_json(d / "labels.json", "the label names", LabelSpace.from_dict, SAVE_FIX)
     pipeline = InputPipeline.load(d, meta)
+    net = _load_model(d, meta) if model else None
+    return Artifact(model=net, labels=labels, pipeline=pipeline, meta=meta, path=d)
+
+
+def _load_model(d: Path, meta: dict[str, Any]) -> SequenceClassifier:
+    from safetensors.torch import load_file
+
+    from padless.models import SequenceClassifier
+
     model = SequenceClassifier(**meta["model"])
     try:
         state = load_file(str(d / WEIGHTS))
@@ -171,5 +202,4 @@ def load_artifact(directory: str | Path) -> Artifact:
                 "re-save the model",
             )
         )
-    model.eval()
-    return Artifact(model=model, labels=labels, pipeline=pipeline, meta=meta, path=d)
+    return model.eval()

@@ -61,68 +61,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_inputs(source: str) -> tuple[list, str]:
-    """Lines of text from a file or stdin; ``.jsonl`` files (or stdin lines starting with
-    ``{``) give the ``text`` or ``inputs`` (a numeric / token-id sequence) field of each line."""
-    if source == "-":
-        data, where = sys.stdin.buffer.read(), "<stdin>"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise data_error(
-                source,
-                "an existing input file",
-                "no such file",
-                "check the path, or pass --input - to read stdin",
-            )
-        data, where = path.read_bytes(), source
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise data_error(
-            f"{where} line {line}",
-            "UTF-8 text",
-            "invalid UTF-8 bytes",
-            "re-encode the input as UTF-8",
-        ) from None
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), "")
-    if source.endswith(".jsonl") or first.lstrip().startswith("{"):
-        texts = []
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                raise data_error(
-                    f"{where} line {n}",
-                    'a JSON object like {"text": "..."}',
-                    repr(line[:60]),
-                    "fix that line",
-                ) from None
-            value = obj.get("text", obj.get("inputs")) if isinstance(obj, dict) else None
-            if not isinstance(value, (str, list)):
-                raise data_error(
-                    f"{where} line {n}",
-                    'an object with a "text" string or an "inputs" sequence',
-                    repr(line[:60]),
-                    'write {"text": "..."} or {"inputs": [[0.1, 2.0], ...]}',
-                )
-            texts.append(value)
-        return texts, where
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise data_error(
-                f"{where} line {n}",
-                "one non-empty text per line",
-                "an empty line",
-                "remove empty lines",
-            )
-    return lines, where
-
-
 def _csv_row(result: dict) -> dict:
     """One flat CSV row from a prediction (label + one column per class score)."""
     if "tags" in result:
@@ -143,11 +81,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from padless.predict import load
+    from padless.predict import load, read_inputs
 
-    predictor = load(args.model, backend=args.backend, onnx_path=args.onnx)
-    inputs, where = _read_inputs(args.input)
+    predictor = load(args.model, backend=args.backend, onnx_path=args.onnx, threads=args.threads)
     as_csv = bool(args.output) and args.output.lower().endswith(".csv")
+    path = Path(args.input)
+    size = path.stat().st_size if args.input != "-" and path.is_file() else None  # bar total
+    count = 0
     with contextlib.ExitStack() as stack:
         if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -155,12 +95,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             out = sys.stdout
         writer = None
-        bar = tqdm(total=len(inputs), unit="input", disable=True if args.quiet else None)
-        # Chunks keep memory flat on large files; inside one the predictor runs
-        # length-sorted batches; results are written in input order.
-        for start in range(0, len(inputs), args.chunk_size):
-            chunk = inputs[start : start + args.chunk_size]
-            for result in predictor.predict(chunk, where=where, offset=start):
+        bar = stack.enter_context(
+            tqdm(total=size, unit="B", unit_scale=True, disable=True if args.quiet else None)
+        )
+        # The input is read a chunk at a time (memory stays flat on large files); inside a
+        # chunk the predictor runs length-sorted batches; results are written in input order.
+        for offset, chunk, where in read_inputs(args.input, args.chunk_size, bar.update):
+            for result in predictor.predict(chunk, where=where, offset=offset):
                 if as_csv:
                     row = _csv_row(result)
                     if writer is None:
@@ -169,11 +110,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     writer.writerow(row)
                 else:
                     out.write(json.dumps(result) + "\n")
-            bar.update(len(chunk))
-        bar.close()
+            count += len(chunk)
+            bar.set_postfix(inputs=count, refresh=False)
         out.flush()
     if args.output:
-        logger.info("wrote %d predictions to %s", len(inputs), args.output)
+        logger.info("wrote %d predictions to %s", count, args.output)
     return 0
 
 
@@ -356,7 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="write predictions to FILE: .csv (label and score columns) or JSON lines "
         "(default: JSON lines on stdout)",
     )
-    p.add_argument("--chunk-size", type=int, default=4096, help="inputs encoded per chunk")
+    p.add_argument("--chunk-size", type=int, default=4096, help="inputs read and encoded per chunk")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="ONNX Runtime intra-op threads for --backend onnx (default: one per core; 1 is "
+        "often fastest for one input at a time)",
+    )
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a model to ONNX with lengths kept inside the graph")

@@ -174,6 +174,18 @@ def data_config_for(saved: dict[str, Any] | None, data: str) -> DataConfig:
     return dataclasses.replace(base, source=source, path=data, test_path=None, limit=None)
 
 
+class RunnerModule(nn.Module):
+    """A numpy ``(inputs, lengths) -> logits`` runner (an exported file in ONNX Runtime or
+    TorchScript, :func:`padless.predict.backend_runner`) behind the model's tensor call."""
+
+    def __init__(self, run: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+        super().__init__()
+        self.run = run
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        return torch.from_numpy(self.run(inputs.cpu().numpy(), lengths.cpu().numpy()))
+
+
 def evaluate_artifact(
     artifact_dir: str | Path,
     data: str,
@@ -189,12 +201,14 @@ def evaluate_artifact(
     ``split``: the rows to score (``train`` / ``valid`` / ``test`` / ``all``); default ``test``
     when the data has a test split, else every row. ``backend`` ``"onnx"`` / ``"torchscript"``
     scores an exported file instead of the PyTorch model (``export_file``, default in the
-    artifact directory; see :func:`padless.predict.backend_module`).
+    artifact directory; see :func:`padless.predict.backend_runner`).
     """
-    from padless.predict import backend_module
+    from padless.predict import backend_runner
 
     art = load_artifact(artifact_dir)
-    model = backend_module(art, backend, export_file)
+    model = (
+        art.model if backend == "eager" else RunnerModule(backend_runner(art, backend, export_file))
+    )
     cfg = data_config_for(art.meta.get("data"), data)
     ds = load_data(cfg)
     names = assign_validation(ds.splits, 0.0, 0)

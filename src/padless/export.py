@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from padless.artifact import DEFAULT_NAMES, WEIGHTS_KEY, weights_digest
 from padless.errors import ExportError, format_error
 from padless.models import HybridEncoder, RecurrentEncoder, SequenceClassifier, lengths_mask
 
@@ -30,12 +31,6 @@ logger = logging.getLogger(__name__)
 
 OPSET = 17
 FORMATS = ("onnx", "onnx-int8", "torchscript")
-DEFAULT_NAMES = {
-    "onnx": "model.onnx",
-    "onnx-int8": "model-int8.onnx",
-    "torchscript": "model-torchscript.pt",
-}
-WEIGHTS_KEY = "padless.weights_sha256"  # ONNX metadata: the artifact weights it came from
 # ONNX gate order from PyTorch's: LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h.
 _GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn": (0,)}
 _ONNX_OP = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
@@ -272,15 +267,6 @@ def quantize_onnx(src: str | Path, dst: str | Path, model: SequenceClassifier, i
         "bytes": Path(dst).stat().st_size,
         "int8_max_abs_change": float(np.abs(outs[0] - outs[1]).max()),
     }
-
-
-def weights_digest(directory: str | Path) -> str:
-    """The sha256 of an artifact's weights, as its manifest records it."""
-    from padless.artifact import MANIFEST, SAVE_FIX, WEIGHTS
-    from padless.errors import read_saved_json
-
-    manifest = read_saved_json(Path(directory) / MANIFEST, "a JSON manifest", fix=SAVE_FIX)
-    return manifest["files"][WEIGHTS]
 
 
 def _stamp(path: Path, digest: str) -> None:

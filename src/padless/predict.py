@@ -1,35 +1,66 @@
 """Inference from a saved artifact: ``padless.load(path).predict(inputs)``.
 
 The :class:`Predictor` encodes inputs exactly as training did (the artifact's
-:class:`~padless.pipeline.InputPipeline`), runs them in length-sorted batches (little padding),
-and returns results in the caller's order. Inputs are strings (text models), token-id lists
-(``ids`` models) or (T, F) numeric sequences (numeric models).
+:class:`~padless.pipeline.InputPipeline`), runs them in length-sorted batches (little
+padding), and returns results in the caller's order. Inputs are strings (text models),
+token-id lists (``ids`` models) or (T, F) numeric sequences (numeric models).
+
+Shapes: B batch, T padded time, F features, C outputs. Everything here works on numpy arrays,
+and PyTorch is imported only by the ``eager`` and ``torchscript`` backends: with
+``backend="onnx"`` a predictor needs numpy, tokenizers and onnxruntime alone (the ``[edge]``
+install, see the README). :func:`read_inputs` streams a large input file in chunks for
+``padless predict``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
-import torch
-from torch import nn
 
-from padless.artifact import Artifact, load_artifact
-from padless.batching import collate
-from padless.errors import ArtifactError, format_error
+from padless.artifact import DEFAULT_NAMES, WEIGHTS_KEY, Artifact, load_artifact, weights_digest
+from padless.errors import ArtifactError, data_error, format_error
 
 BACKENDS = ("eager", "onnx", "torchscript")
+Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (inputs, lengths) -> logits
+
+
+def pad(encoded: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad encoded inputs with zeros: ``(inputs, lengths)``, in the given order.
+
+    ``inputs`` is int64 ids (B, T) (or (B, T, K) with K ids per step) or float32 features
+    (B, T, F); ``lengths`` is int64 (B,). T is the longest length.
+    """
+    if len(encoded) == 0:
+        raise data_error("inputs", "at least one input", "an empty list", "pass one or more")
+    arrays = [np.asarray(x) for x in encoded]
+    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+    if lengths.min() == 0:
+        raise data_error(
+            f"input row {int(np.argmin(lengths))}",
+            "at least one step",
+            "an empty sequence",
+            "remove empty inputs",
+        )
+    dtype = np.float32 if arrays[0].dtype.kind == "f" else np.int64
+    out = np.zeros((len(arrays), int(lengths.max()), *arrays[0].shape[1:]), dtype)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return out, lengths
 
 
 class Predictor:
     """Wraps a loaded artifact. ``labels`` lists label names in logit order.
 
     ``backend="eager"`` runs the PyTorch model; ``"onnx"`` runs an ONNX file written by
-    ``padless export`` (default ``DIR/model.onnx``) in ONNX Runtime, ``"torchscript"`` a
-    TorchScript archive (default ``DIR/model-torchscript.pt``), each after checking that it was
-    exported from this artifact's weights. All take the same padded arrays.
+    ``padless export`` (default ``DIR/model.onnx``) in ONNX Runtime with ``threads`` intra-op
+    threads (default: ONNX Runtime's, one per core), ``"torchscript"`` a TorchScript archive
+    (default ``DIR/model-torchscript.pt``), each after checking that it was exported from
+    this artifact's weights. All take the same padded arrays (:meth:`encode`).
     """
 
     def __init__(
@@ -38,11 +69,12 @@ class Predictor:
         batch_size: int = 64,
         backend: str = "eager",
         onnx_path: str | Path | None = None,
+        threads: int | None = None,
     ):
         self.artifact = artifact
         self.batch_size = batch_size
         self.backend = backend
-        self.module = backend_module(artifact, backend, onnx_path)
+        self.run: Runner = backend_runner(artifact, backend, onnx_path, threads)
 
     @property
     def labels(self) -> list[str]:
@@ -59,16 +91,10 @@ class Predictor:
         return self.artifact.pipeline.encode(list(inputs), where=where, rows=rows)
 
     def encode(self, inputs: Sequence[Any], where: str = "input") -> tuple[np.ndarray, np.ndarray]:
-        """``(inputs_array, lengths)``: the exact arrays the model and an exported graph take.
+        """``(inputs_array, lengths)``: the exact arrays the model and an exported graph take
+        (see :func:`pad`), in input order."""
+        return pad(self.encode_each(inputs, where))
 
-        ``inputs_array`` is int64 ids (B, T) (or (B, T, 2) with word + bigram ids) or float32
-        features (B, T, F), right-padded with zeros to the longest input, in input order;
-        ``lengths`` is int64 (B,).
-        """
-        batch = collate(self.encode_each(inputs, where))
-        return batch.inputs.numpy(), batch.lengths.numpy()
-
-    @torch.no_grad()
     def logits(
         self, inputs: Sequence[Any], where: str = "input", offset: int = 0
     ) -> list[np.ndarray] | np.ndarray:
@@ -78,33 +104,36 @@ class Predictor:
         per_row: list[np.ndarray | None] = [None] * len(encoded)
         for start in range(0, len(encoded), self.batch_size):
             rows = order[start : start + self.batch_size]
-            batch = collate([encoded[i] for i in rows])
-            out = self._run(batch.inputs, batch.lengths)
+            x, lengths = pad([encoded[i] for i in rows])
+            out = self.run(x, lengths)
             for k, i in enumerate(rows):
-                per_row[i] = out[k, : int(batch.lengths[k])] if self.task == "tagging" else out[k]
+                per_row[i] = out[k, : int(lengths[k])] if self.task == "tagging" else out[k]
         if self.task == "tagging":
             return per_row
         width = self.artifact.labels.num_outputs
         return np.stack(per_row) if per_row else np.zeros((0, width), np.float32)
 
-    def _run(self, inputs: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
-        return self.module(inputs, lengths).numpy()
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Logits (N, C) → probabilities: softmax (multi-class, tagging), sigmoid per label
+        (multi-label), [1 - p, p] with p = sigmoid (binary; (N, 2))."""
+        t = np.asarray(logits, dtype=np.float64)
+        if self.task == "binary":
+            p = _sigmoid(t[:, 0])
+            return np.stack([1 - p, p], axis=-1)
+        if self.task in ("multiclass", "tagging"):
+            e = np.exp(t - t.max(axis=-1, keepdims=True))
+            return e / e.sum(axis=-1, keepdims=True)
+        return _sigmoid(t)
 
     def _scores(self, logits: np.ndarray) -> list[dict[str, Any]]:
-        names, t = self.labels, torch.from_numpy(np.asarray(logits, dtype=np.float32))
+        names = self.labels
         if self.task == "regression":
             return [
-                {"value": float(v[0]) if len(v) == 1 else [float(x) for x in v]} for v in t.tolist()
+                {"value": float(v[0]) if len(v) == 1 else [float(x) for x in v]}
+                for v in np.asarray(logits, dtype=np.float32).tolist()
             ]
-        if self.task == "binary":
-            p = torch.sigmoid(t[:, 0])
-            probs = torch.stack([1 - p, p], dim=-1)
-        elif self.task in ("multiclass", "tagging"):
-            probs = torch.softmax(t, dim=-1)
-        else:
-            probs = torch.sigmoid(t)
         results = []
-        for row in probs.tolist():
+        for row in self.probabilities(logits).tolist():
             scores = {n: round(float(s), 6) for n, s in zip(names, row, strict=True)}
             if self.task == "multilabel":
                 results.append(
@@ -125,52 +154,84 @@ class Predictor:
         return self._scores(logits)
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))  # never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
 def load(
     path: str | Path,
     batch_size: int = 64,
     backend: str = "eager",
     onnx_path: str | Path | None = None,
+    threads: int | None = None,
 ) -> Predictor:
-    """Load a model directory (``DIR/model``) written by ``padless train``."""
-    return Predictor(
-        load_artifact(path), batch_size=batch_size, backend=backend, onnx_path=onnx_path
-    )
+    """Load a model directory (``DIR/model``) written by ``padless train``. The ONNX backend
+    does not build the PyTorch model (nor import torch)."""
+    if backend not in BACKENDS:
+        raise ArtifactError(
+            format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
+        )
+    if backend != "onnx":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ArtifactError(
+                format_error(
+                    f"backend {backend}",
+                    "PyTorch installed",
+                    "not installed (a torch-free [edge] install?)",
+                    "use --backend onnx with an ONNX export, or install torch",
+                )
+            ) from None
+    artifact = load_artifact(path, model=backend != "onnx")
+    return Predictor(artifact, batch_size, backend, onnx_path, threads)
 
 
-class OnnxModule(nn.Module):
-    """An ONNX Runtime session behind the model's call: ``(inputs, lengths) -> logits``."""
-
-    def __init__(self, session):
-        super().__init__()
-        self.session = session
-
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        feeds = {"inputs": inputs.cpu().numpy(), "lengths": lengths.cpu().numpy()}
-        return torch.from_numpy(self.session.run(None, feeds)[0])
-
-
-def backend_module(
-    artifact: Artifact, backend: str = "eager", path: str | Path | None = None
-) -> nn.Module:
-    """The callable ``(inputs, lengths) -> logits`` of ``backend`` for ``artifact``: its
-    PyTorch model, or the exported file ``path`` (default in the artifact directory), checked
-    to come from the artifact's weights."""
+def backend_runner(
+    artifact: Artifact,
+    backend: str = "eager",
+    path: str | Path | None = None,
+    threads: int | None = None,
+) -> Runner:
+    """``(inputs, lengths) -> logits`` on numpy arrays for ``backend``: the artifact's PyTorch
+    model, or the exported file ``path`` (default in the artifact directory), checked to come
+    from the artifact's weights."""
     if backend not in BACKENDS:
         raise ArtifactError(
             format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
         )
     if backend == "onnx":
-        return OnnxModule(_onnx_session(artifact, path))
+        session = onnx_session(artifact, path, threads)
+        return lambda x, lengths: session.run(None, {"inputs": x, "lengths": lengths})[0]
     if backend == "torchscript":
-        return _torchscript_module(artifact, path)
-    return artifact.model
+        return _torch_runner(_torchscript_module(artifact, path))
+    if artifact.model is None:
+        raise ArtifactError(
+            format_error(
+                str(artifact.path),
+                "an artifact loaded with its model",
+                "load_artifact(..., model=False)",
+                "load it with model=True for the eager backend",
+            )
+        )
+    return _torch_runner(artifact.model)
 
 
-def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
-    """An ONNX Runtime session for ``onnx_path`` (default ``DIR/model.onnx``), refusing a file
-    exported from other weights than the artifact's."""
-    from padless.export import WEIGHTS_KEY
+def _torch_runner(module) -> Runner:
+    import torch
 
+    def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(x), torch.from_numpy(lengths))
+        return out.float().cpu().numpy()
+
+    return run
+
+
+def onnx_session(artifact: Artifact, onnx_path: str | Path | None, threads: int | None = None):
+    """An ONNX Runtime CPU session for ``onnx_path`` (default ``DIR/model.onnx``) with
+    ``threads`` intra-op threads, refusing a file exported from other weights."""
     path = _exported_file(artifact, onnx_path, "onnx")
     try:
         import onnxruntime as ort
@@ -180,11 +241,15 @@ def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
                 "backend onnx",
                 "onnxruntime installed",
                 "not installed",
-                'pip install "padless[onnx]"',
+                'pip install "padless[onnx]" (or the torch-free [edge] install)',
             )
         ) from None
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
         raise ArtifactError(
             format_error(str(path), "a valid ONNX model", f"an unreadable file ({exc})", None)
@@ -196,8 +261,6 @@ def _onnx_session(artifact: Artifact, onnx_path: str | Path | None):
 
 def _exported_file(artifact: Artifact, path: str | Path | None, fmt: str) -> Path:
     """``path``, or where ``padless export --format fmt`` writes by default; it must exist."""
-    from padless.export import DEFAULT_NAMES
-
     path = Path(path) if path is not None else artifact.path / DEFAULT_NAMES[fmt]
     if not path.is_file():
         raise ArtifactError(
@@ -212,8 +275,6 @@ def _exported_file(artifact: Artifact, path: str | Path | None, fmt: str) -> Pat
 
 
 def _check_stamp(path: Path, stamped: str | None, artifact: Artifact) -> None:
-    from padless.export import weights_digest
-
     expected = weights_digest(artifact.path)
     if stamped != expected:
         raise ArtifactError(
@@ -230,10 +291,9 @@ def _torchscript_module(artifact: Artifact, path: str | Path | None):
     """The TorchScript archive ``path`` (default ``DIR/model-torchscript.pt``), refusing one
     exported from other weights. ``torch.jit.load`` reads TorchScript code and tensors, not
     pickled Python objects; the stamp check runs before the module is used."""
-    import json
     import warnings
 
-    from padless.export import WEIGHTS_KEY
+    import torch
 
     path = _exported_file(artifact, path, "torchscript")
     extra = {"padless.json": ""}
@@ -248,3 +308,95 @@ def _torchscript_module(artifact: Artifact, path: str | Path | None):
         ) from None
     _check_stamp(path, stamped, artifact)
     return module.eval()
+
+
+# ------------------------------------------------------------------------ streamed input files
+
+
+def read_inputs(
+    source: str, chunk_size: int = 4096, progress: Callable[[int], Any] | None = None
+) -> Iterator[tuple[int, list, str]]:
+    """Stream ``(offset, inputs, where)`` chunks of at most ``chunk_size`` inputs from a file
+    or ``-`` (stdin), reading line by line so memory stays flat however large the input.
+
+    Plain lines are one text each (empty lines are refused); ``.jsonl`` files, or input whose
+    first non-empty line starts with ``{``, give each line's ``text`` or ``inputs`` field (a
+    string, or a numeric / token-id sequence; blank lines are skipped). ``offset`` is the
+    0-based input number of the chunk's first input; errors name the file and line.
+    ``progress(n)`` is called with the bytes read for each chunk.
+    """
+    if source == "-":
+        stream, where, close = sys.stdin.buffer, "<stdin>", False
+    else:
+        if not Path(source).is_file():
+            raise data_error(
+                source,
+                "an existing input file",
+                "no such file",
+                "check the path, or pass --input - to read stdin",
+            )
+        stream, where, close = open(source, "rb"), source, True  # noqa: SIM115
+    try:
+        yield from _chunks(stream, where, source.endswith(".jsonl"), chunk_size, progress)
+    finally:
+        if close:
+            stream.close()
+
+
+def _chunks(
+    stream: BinaryIO, where: str, jsonl: bool | None, size: int, progress
+) -> Iterator[tuple[int, list, str]]:
+    chunk: list = []
+    offset = nbytes = 0
+    jsonl = jsonl or None  # None: decided by the first non-empty line
+    for n, raw in enumerate(stream, start=1):
+        nbytes += len(raw)
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise data_error(
+                f"{where} line {n}", "UTF-8 text", "invalid UTF-8 bytes", "re-encode as UTF-8"
+            ) from None
+        if jsonl is None and line.strip():
+            jsonl = line.lstrip().startswith("{")
+        if not line.strip():
+            if jsonl:
+                continue
+            raise data_error(
+                f"{where} line {n}",
+                "one non-empty text per line",
+                "an empty line",
+                "remove empty lines",
+            )
+        chunk.append(_json_input(line, where, n) if jsonl else line)
+        if len(chunk) == size:
+            yield offset, chunk, where
+            offset, chunk = offset + len(chunk), []
+            if progress is not None:
+                progress(nbytes)
+                nbytes = 0
+    if chunk:
+        yield offset, chunk, where
+    if progress is not None and nbytes:
+        progress(nbytes)
+
+
+def _json_input(line: str, where: str, n: int) -> Any:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        raise data_error(
+            f"{where} line {n}",
+            'a JSON object like {"text": "..."}',
+            repr(line[:60]),
+            "fix that line",
+        ) from None
+    value = obj.get("text", obj.get("inputs")) if isinstance(obj, dict) else None
+    if not isinstance(value, (str, list)):
+        raise data_error(
+            f"{where} line {n}",
+            'an object with a "text" string or an "inputs" sequence',
+            repr(line[:60]),
+            'write {"text": "..."} or {"inputs": [[0.1, 2.0], ...]}',
+        )
+    return value

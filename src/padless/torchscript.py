@@ -12,14 +12,24 @@ which TorchScript cannot compile, and tracing freezes B and T. Here every recurr
 direction is an explicit time loop over the cell equations of ``padless.models._cell_step``;
 the state is held at padded steps (``torch.where``) and outputs there are zero, the reverse
 direction runs on each sequence reversed within its own length, so a sequence's result does
-not depend on its batch or on how much (or what) padding follows it. After saving,
-:func:`export_torchscript` reloads the file and checks it against eager on a ragged batch.
+not depend on its batch or on how much (or what) padding follows it.
+
+RNN → Transformer hybrids (:class:`~padless.models.HybridEncoder`): each post-norm
+``nn.TransformerEncoderLayer`` is rewritten as explicit attention (:class:`_AttentionLayer`:
+in-projection, per-head scores, out-projection, norms, feed-forward) over the recurrent
+outputs, because ``nn.MultiheadAttention``'s fast path and Python-level shape logic do not
+script or freeze B and T. Padded keys are masked out of every softmax, so real steps never
+attend to padding, and padded query rows are zeroed at the end, as the eager encoder does.
+
+After saving, :func:`export_torchscript` reloads the file and checks it against eager on a
+ragged batch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -107,8 +117,89 @@ class _Layer(nn.Module):
         return torch.cat(outs, dim=-1)  # (B, T, D*H)
 
 
+def _padded_keys(real: Tensor) -> Tensor:
+    """(B, T, 1) real-step mask → (B, 1, 1, T) bool, True at the padded keys every attention
+    softmax must ignore (``src_key_padding_mask``, broadcast over heads and queries)."""
+    return ~real[:, None, None, :, 0]
+
+
+def _activation(layer: nn.TransformerEncoderLayer) -> str:
+    """``"relu"`` or ``"gelu"`` (exact) from a layer's activation, a function or a module."""
+    act = layer.activation
+    if act is torch.nn.functional.relu or isinstance(act, nn.ReLU):
+        return "relu"
+    exact_gelu = isinstance(act, nn.GELU) and act.approximate == "none"
+    if act is torch.nn.functional.gelu or exact_gelu:
+        return "gelu"
+    raise ExportError(
+        format_error(
+            "torchscript export, transformer activation",
+            "relu or gelu (exact)",
+            repr(act),
+            "use relu or gelu in the transformer layers, or serve with the eager backend",
+        )
+    )
+
+
+def _linear(weight: Tensor, bias: Tensor | None) -> nn.Linear:
+    """A plain ``nn.Linear`` holding copies of ``weight`` (out, in) and ``bias`` (out,)."""
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    linear.weight = nn.Parameter(weight.detach().clone())
+    if bias is not None:
+        linear.bias = nn.Parameter(bias.detach().clone())
+    return linear
+
+
+class _AttentionLayer(nn.Module):
+    """A post-norm ``nn.TransformerEncoderLayer`` (eval) as explicit attention: (B, T, E) and
+    padded keys (B, 1, 1, T) → (B, T, E). Rows of padded queries are computed but never read."""
+
+    def __init__(self, layer: nn.TransformerEncoderLayer):
+        super().__init__()
+        attn = layer.self_attn
+        plain = (
+            not layer.norm_first
+            and attn.batch_first
+            and attn._qkv_same_embed_dim
+            and attn.bias_k is None
+            and not attn.add_zero_attn
+        )
+        if not plain:
+            raise ExportError(
+                format_error(
+                    "torchscript export, transformer layer",
+                    "a post-norm, batch-first layer with plain self-attention",
+                    "another layout (norm_first, bias_k/bias_v, add_zero_attn or kdim/vdim)",
+                    "use the eager backend for this model",
+                )
+            )
+        self.gelu = _activation(layer) == "gelu"
+        e = attn.embed_dim
+        self.heads = attn.num_heads
+        self.scale = 1.0 / math.sqrt(e // self.heads)
+        self.in_proj = _linear(attn.in_proj_weight, attn.in_proj_bias)  # q, k, v stacked
+        self.out_proj = _linear(attn.out_proj.weight, attn.out_proj.bias)
+        self.linear1, self.linear2 = layer.linear1, layer.linear2
+        self.norm1, self.norm2 = layer.norm1, layer.norm2
+
+    def forward(self, x: Tensor, padded_keys: Tensor) -> Tensor:
+        b, t = x.shape[0], x.shape[1]
+        q, k, v = self.in_proj(x).chunk(3, dim=-1)
+        q = q.reshape(b, t, self.heads, -1).transpose(1, 2)  # (B, heads, T, E/heads)
+        k = k.reshape(b, t, self.heads, -1).transpose(1, 2)
+        v = v.reshape(b, t, self.heads, -1).transpose(1, 2)
+        scores = torch.matmul(q * self.scale, k.transpose(-1, -2))  # (B, heads, T, T)
+        scores = scores.masked_fill(padded_keys, float("-inf"))  # every row has a real key
+        mixed = torch.matmul(torch.softmax(scores, dim=-1), v)
+        x = self.norm1(x + self.out_proj(mixed.transpose(1, 2).reshape(b, t, -1)))
+        hidden = self.linear1(x)
+        hidden = torch.nn.functional.gelu(hidden) if self.gelu else torch.relu(hidden)
+        return self.norm2(x + self.linear2(hidden))
+
+
 class ScriptedClassifier(nn.Module):
-    """A scriptable copy of a trained :class:`SequenceClassifier` (eval, float32, CPU).
+    """A scriptable copy of a trained :class:`SequenceClassifier`, recurrent or RNN →
+    Transformer hybrid (eval, float32, CPU).
 
     ``forward(inputs, lengths)`` computes what ``SequenceClassifier.forward`` computes in eval
     mode (dropout is the identity there, so it is left out).
@@ -116,18 +207,17 @@ class ScriptedClassifier(nn.Module):
 
     def __init__(self, model: SequenceClassifier):
         super().__init__()
-        if isinstance(model.encoder, HybridEncoder):
-            raise ExportError(
-                format_error(
-                    "torchscript export",
-                    "a recurrent model (model.transformer_layers = 0)",
-                    "an RNN → Transformer hybrid",
-                    "serve the hybrid with the eager backend; its TorchScript export is not "
-                    "supported yet",
-                )
-            )
         m = eval_copy(model)
         enc = m.encoder
+        self.num_directions = enc.num_directions  # a hybrid's is 1: "last" reads all of it
+        attention: list[_AttentionLayer] = []
+        self.final_norm: nn.Module = nn.Identity()
+        if isinstance(enc, HybridEncoder):
+            attention = [_AttentionLayer(layer) for layer in enc.transformer.layers]
+            if enc.transformer.norm is not None:
+                self.final_norm = enc.transformer.norm
+            enc = enc.recurrent
+        self.transformer = nn.ModuleList(attention)  # empty for a recurrent model
         relu = enc.nonlinearity == "relu"
         self.embed = m.embed
         self.conv_layers = nn.ModuleList(m.conv.convs if m.conv is not None else [])
@@ -140,7 +230,6 @@ class ScriptedClassifier(nn.Module):
             )
             for layer in range(enc.num_layers)
         )
-        self.num_directions = enc.num_directions
         self.tagging = m.pool is None
         self.pooling = "none" if m.pool is None else m.pool.kind
         score = m.pool.score if m.pool is not None else None  # a Linear for "attention"
@@ -176,6 +265,11 @@ class ScriptedClassifier(nn.Module):
         real_max = real[:, :t_max]
         for layer in self.encoder:
             out = layer(out, lengths, real_max)  # (B, T, D*H), zero at padded steps
+        if len(self.transformer) > 0:
+            padded_keys = _padded_keys(real_max)
+            for attention in self.transformer:
+                out = attention(out, padded_keys)
+            out = self.final_norm(out) * real_max  # padded query rows back to zero
         if t_max < t:
             out = torch.cat([out, out.new_zeros(b, t - t_max, out.shape[2])], dim=1)
         if self.tagging:
