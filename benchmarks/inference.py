@@ -16,12 +16,13 @@ encoded reviews (the artifact's own tokenisation, done once and not timed):
   onnx-int8  ``padless export --format onnx-int8`` in ONNX Runtime
 
 Latency: ``--latency-reviews`` random test reviews one at a time (batch 1), p50 / p99 of the
-model call in milliseconds, after ``--warmup`` untimed calls. Throughput: ``--throughput-reviews``
-reviews in length-sorted batches of ``--batch-size``, reviews per second. Accuracy of the fp32
-and int8 ONNX graphs on ``--accuracy-reviews`` test reviews (all 25,000 by default). Torch and
-ONNX Runtime both use ``--threads`` threads. Rows run interleaved round by round (``--rounds``;
-the table shows the median); compare the ratios to the tutorial row, not absolute times.
-Prints a table and writes JSON (``--json``).
+model call in milliseconds, after ``--warmup`` untimed calls. Throughput:
+``--throughput-reviews`` reviews in length-sorted batches of ``--batch-size``, reviews per
+second. Accuracy of the fp32 and int8 ONNX graphs on ``--accuracy-reviews`` test reviews (all
+25,000 by default). Torch and ONNX Runtime both use ``--threads`` threads; the ONNX rows also
+run with one intra-op thread (``onnx@1``, ``onnx-int8@1``) when ``--threads`` is not 1. Rows
+run interleaved round by round (``--rounds``; the table shows the median); compare the
+ratios to the tutorial row, not absolute times. Prints a table and writes JSON (``--json``).
 """
 
 from __future__ import annotations
@@ -94,8 +95,15 @@ def export_all(model_dir: Path, work: Path) -> dict[str, dict]:
 
 
 def runners(predictor, reports: dict, threads: int) -> dict:
-    """name → callable(inputs ndarray, lengths ndarray) → logits ndarray."""
-    import onnxruntime as ort
+    """name → callable(inputs ndarray, lengths ndarray) → logits ndarray.
+
+    The ONNX rows run through ``padless.predict.backend_runner`` (what ``padless predict
+    --backend onnx --threads N`` uses) with ``threads`` intra-op threads, and, when that is
+    not 1, again with one thread (``onnx@1``, ``onnx-int8@1``): ONNX Runtime's recurrent
+    kernels run one sequence's steps on one core, and for single inputs extra threads cost
+    more than they give.
+    """
+    from padless.predict import backend_runner
 
     model = predictor.artifact.model.eval()
     tutorial = TutorialModel(model).eval()
@@ -110,14 +118,11 @@ def runners(predictor, reports: dict, threads: int) -> dict:
     out = {"tutorial": torch_runner(tutorial), "eager": torch_runner(model)}
     if "torchscript" in reports:
         out["torchscript"] = torch_runner(torch.jit.load(reports["torchscript"]["path"]))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    for fmt in ("onnx", "onnx-int8"):
-        sess = ort.InferenceSession(
-            reports[fmt]["path"], sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        out[fmt] = lambda x, lengths, s=sess: s.run(None, {"inputs": x, "lengths": lengths})[0]
+    art = predictor.artifact
+    for n in sorted({threads, 1}, reverse=True):
+        tag = "" if n == threads else f"@{n}"
+        for fmt in ("onnx", "onnx-int8"):
+            out[fmt + tag] = backend_runner(art, "onnx", reports[fmt]["path"], threads=n)
     return out
 
 
@@ -239,11 +244,13 @@ def main() -> None:
             f"{name:12s} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['reviews_per_s']:9.1f} "
             f"{row['latency_speedup']:7.2f} {row['throughput_speedup']:7.2f}"
         )
-    q, f = table["onnx-int8"], table["onnx"]
-    print(
-        f"int8 over onnx fp32: latency {f['p50_ms'] / q['p50_ms']:.2f}x, "
-        f"throughput {q['reviews_per_s'] / f['reviews_per_s']:.2f}x"
-    )
+    for tag in [""] + (["@1"] if "onnx@1" in table else []):
+        q, f = table["onnx-int8" + tag], table["onnx" + tag]
+        print(
+            f"int8 over onnx fp32{tag or f' ({args.threads} threads)'}: latency "
+            f"{f['p50_ms'] / q['p50_ms']:.2f}x, "
+            f"throughput {q['reviews_per_s'] / f['reviews_per_s']:.2f}x"
+        )
     print(f"accuracy on {len(acc_idx)} test reviews: {acc}")
     print(f"file sizes (bytes): {sizes}")
     result = {

@@ -1,4 +1,5 @@
-"""The ``padless`` command line: ``train``, ``evaluate``, ``predict``, ``export``, ``lengths``.
+"""The ``padless`` command line: ``train``, ``evaluate``, ``predict``, ``export``, ``serve``,
+``lengths``.
 
 Errors caused by input (data, config, artifacts) print one readable line and exit with code 2;
 anything else is a bug and keeps its traceback.
@@ -211,6 +212,56 @@ def _cmd_lengths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from padless.config import ServeSettings
+    from padless.serve import serve
+
+    names = {f.name for f in dataclasses.fields(ServeSettings)}
+    settings = ServeSettings(**{k: v for k, v in vars(args).items() if k in names})
+    serve(args.model, settings, graceful_s=args.graceful_timeout)
+    return 0
+
+
+def _serve_parser(sub) -> None:
+    from padless.config import ServeSettings
+
+    d = ServeSettings()
+    p = sub.add_parser(
+        "serve", help="HTTP server: micro-batched /v1/predict, streaming sessions, /metrics"
+    )
+    p.add_argument("model", help="model directory, e.g. runs/imdb/model")
+    p.add_argument("--host", default=d.host)
+    p.add_argument("--port", type=int, default=d.port)
+    p.add_argument("--backend", choices=("eager", "onnx"), default=d.backend)
+    p.add_argument("--export-file", help="ONNX file for --backend onnx (default MODEL/model.onnx)")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument(
+        "--no-batching",
+        dest="batching",
+        action="store_false",
+        help="run every request on its own (the baseline of benchmarks/serve_load.py)",
+    )
+    p.add_argument("--max-batch-tokens", type=int, default=d.max_batch_tokens, help="padded B x T")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=d.max_wait_ms,
+        help="how long a request waits for others to batch with",
+    )
+    p.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting inputs; then 503")
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="else 413")
+    p.add_argument("--max-inputs", type=int, default=d.max_inputs, help="per request, else 422")
+    p.add_argument("--max-steps", type=int, default=d.max_steps, help="per input, else 422")
+    p.add_argument("--session-ttl-s", type=float, default=d.session_ttl_s)
+    p.add_argument("--max-sessions", type=int, default=d.max_sessions, help="then 429")
+    p.add_argument(
+        "--graceful-timeout", type=float, default=30.0, help="seconds to finish requests on stop"
+    )
+    p.set_defaults(func=_cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="padless", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"padless {__version__}")
@@ -329,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default=None, help="the split of --eval DATA (default test)")
     p.set_defaults(func=_cmd_export)
+
+    _serve_parser(sub)
 
     p = sub.add_parser("lengths", help="length histogram and padding waste per batching strategy")
     p.add_argument(

@@ -188,6 +188,28 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """``padless serve`` settings (not part of a training config; each is a flag of
+    ``padless serve``, see :mod:`padless.serve`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    backend: str = "eager"  # or "onnx" (the file from `padless export`)
+    export_file: str | None = None
+    threads: int | None = None  # ONNX Runtime intra-op threads
+    batching: bool = True
+    max_batch_tokens: int = 16384  # padded B x T per model call
+    max_wait_ms: float = 5.0  # how long the first waiting request waits for company
+    max_queue: int = 4096  # inputs accepted but not yet running; beyond: 503
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_inputs: int = 256  # per request
+    max_steps: int = 20000  # per input, before the model's own cap
+    session_ttl_s: float = 600.0
+    max_sessions: int = 1000
+    retry_after_s: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     text: TextConfig = field(default_factory=TextConfig)

@@ -34,7 +34,7 @@ from padless.config import Config, DataConfig
 from padless.data import SequenceDataset, TextDataset, assign_validation
 from padless.errors import ArtifactError, data_error, format_error, read_saved_json
 from padless.labels import LabelSpace
-from padless.text import TextEncoder
+from padless.text import LIMIT_FIX, TextEncoder
 from padless.timeseries import Normalizer
 
 logger = logging.getLogger(__name__)
@@ -176,9 +176,20 @@ class InputPipeline:
 
     # -- encoding -----------------------------------------------------------------------------
     def encode(
-        self, inputs: Sequence[Any], where: str = "input", rows: Sequence[int] | None = None
+        self,
+        inputs: Sequence[Any],
+        where: str = "input",
+        rows: Sequence[int] | None = None,
+        *,
+        limit: int | None = None,
+        cut: bool = True,
     ) -> list:
-        """Encode raw inputs: strings (text), int sequences (ids) or (T, F) arrays (numeric)."""
+        """Encode raw inputs: strings (text), int sequences (ids) or (T, F) arrays (numeric).
+
+        ``limit``: an input of more steps (tokens), before the model's own cap, raises naming
+        its row; ``cut=False`` skips that cap (``text.max_length`` / ``data.max_steps``), for
+        streams whose pieces are encoded one at a time.
+        """
         if self.kind == "text":
             bad = next((i for i, x in enumerate(inputs) if not isinstance(x, str)), None)
             if bad is not None:
@@ -188,11 +199,13 @@ class InputPipeline:
                     type(inputs[bad]).__name__,
                     "this model reads text; pass strings",
                 )
-            return self.text.encode_batch(list(inputs), where=where, rows=rows)
+            return self.text.encode_batch(
+                list(inputs), where=where, rows=rows, limit=limit, cut=cut
+            )
         out = []
         for i, x in enumerate(inputs):
             at = f"{where} row {rows[i] if rows is not None else i}"
-            out.append(self._encode_one(x, at))
+            out.append(self._encode_one(x, at, limit, cut))
         if self.kind == "numeric" and self.log_transform:
             out = [_signed_log(x, self.log_scale) for x in out]
         if self.kind == "numeric" and self.normalizer is not None and out:
@@ -201,7 +214,7 @@ class InputPipeline:
             out = [_patch(x, self.patch_size) for x in out]
         return out
 
-    def _encode_one(self, x: Any, at: str) -> np.ndarray:
+    def _encode_one(self, x: Any, at: str, limit: int | None, cut: bool) -> np.ndarray:
         if isinstance(x, str):
             raise data_error(at, "a numeric sequence", "a string", "this model reads sequences")
         try:
@@ -253,9 +266,21 @@ class InputPipeline:
                     "NaN or inf",
                     "impute missing values first",
                 )
-        if self.max_steps is not None and arr.shape[0] > self.max_steps:
+        if limit is not None and arr.shape[0] > limit:
+            raise data_error(at, f"at most {limit} steps", f"{arr.shape[0]}", LIMIT_FIX)
+        if cut and self.max_steps is not None and arr.shape[0] > self.max_steps:
             arr = arr[: self.max_steps]
         return arr
+
+    @property
+    def step_cap(self) -> int | None:
+        """The most steps the model reads from one input (longer ones are cut): the text
+        ``max_length`` or ``data.max_steps``, in steps after patching; None if unbounded."""
+        if self.kind == "text":
+            return self.text.config.max_length
+        if self.max_steps is None:
+            return None
+        return -(-self.max_steps // self.patch_size)
 
     # -- persistence --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

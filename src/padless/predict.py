@@ -84,11 +84,22 @@ class Predictor:
     def task(self) -> str:
         return self.artifact.labels.task
 
-    def encode_each(self, inputs: Sequence[Any], where: str = "input", offset: int = 0) -> list:
+    def encode_each(
+        self,
+        inputs: Sequence[Any],
+        where: str = "input",
+        offset: int = 0,
+        *,
+        limit: int | None = None,
+        cut: bool = True,
+    ) -> list:
         """One id list / array per input, as the model sees it (before padding). Errors name
-        the row as ``offset`` + its index (for inputs read in chunks)."""
+        the row as ``offset`` + its index (for inputs read in chunks). ``limit`` / ``cut``: see
+        :meth:`padless.pipeline.InputPipeline.encode`."""
         rows = range(offset, offset + len(inputs)) if offset else None
-        return self.artifact.pipeline.encode(list(inputs), where=where, rows=rows)
+        return self.artifact.pipeline.encode(
+            list(inputs), where=where, rows=rows, limit=limit, cut=cut
+        )
 
     def encode(self, inputs: Sequence[Any], where: str = "input") -> tuple[np.ndarray, np.ndarray]:
         """``(inputs_array, lengths)``: the exact arrays the model and an exported graph take
@@ -125,7 +136,9 @@ class Predictor:
             return e / e.sum(axis=-1, keepdims=True)
         return _sigmoid(t)
 
-    def _scores(self, logits: np.ndarray) -> list[dict[str, Any]]:
+    def results(self, logits: np.ndarray) -> list[dict[str, Any]]:
+        """Logit rows (N, C) → one result dict each (see :meth:`predict`); for tagging, pass
+        one sequence's (T, C) rows and get one result per step."""
         names = self.labels
         if self.task == "regression":
             return [
@@ -150,8 +163,8 @@ class Predictor:
         label of probability ≥ 0.5; regression: ``"value"``; tagging: ``"tags"`` per step)."""
         logits = self.logits(inputs, where, offset)
         if self.task == "tagging":
-            return [{"tags": [r["label"] for r in self._scores(x)]} for x in logits]
-        return self._scores(logits)
+            return [{"tags": [r["label"] for r in self.results(x)]} for x in logits]
+        return self.results(logits)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

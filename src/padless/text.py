@@ -28,6 +28,7 @@ from padless.errors import ArtifactError, data_error, format_error, read_saved_j
 from padless.vocab import PAD, UNK, BigramVocab, Vocab
 
 logger = logging.getLogger(__name__)
+LIMIT_FIX = "split the input into shorter ones (the limit is a setting of the caller)"
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
@@ -51,9 +52,10 @@ def word_tokenize(text: str) -> list[str]:
     return WORD_PATTERN.findall(text)
 
 
-def truncate(ids: list[int], max_length: int, policy: str = "head") -> list[int]:
-    """Cut ``ids`` to ``max_length`` keeping the head, the tail, or a quarter head + the tail."""
-    if len(ids) <= max_length:
+def truncate(ids: list[int], max_length: int | None, policy: str = "head") -> list[int]:
+    """Cut ``ids`` to ``max_length`` keeping the head, the tail, or a quarter head + the tail
+    (``None``: no cut)."""
+    if max_length is None or len(ids) <= max_length:
         return ids
     if policy == "head":
         return ids[:max_length]
@@ -146,32 +148,42 @@ class TextEncoder:
         return self.encode_batch([text])[0]
 
     def encode_batch(
-        self, texts: Sequence[str], *, where: str = "input", rows: Sequence[int] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        where: str = "input",
+        rows: Sequence[int] | None = None,
+        limit: int | None = None,
+        cut: bool = True,
     ) -> list:
         """Encode and truncate each text: a list of token ids (T,), or with ``ngrams = 2`` an
         int64 array (T, 2) of token id and bigram id per step (bigrams are taken before
         truncation, so a kept token keeps the bigram it had in the full text). A text with no
         tokens after cleaning raises, naming its position (``rows[i]`` when given) so nothing
-        turns silently into padding."""
+        turns silently into padding. ``limit``: a text of more tokens (before truncation)
+        raises (a server's per-input limit); ``cut=False`` skips the truncation."""
         cleaned = [self._clean(self.config, t) for t in texts]
         ids = self._ids(cleaned)
         out = []
         for i, seq in enumerate(ids):
+            row = rows[i] if rows is not None else i
             if not seq:
-                row = rows[i] if rows is not None else i
                 raise data_error(
                     f"{where} row {row}",
                     "text with at least one token after cleaning",
                     repr(texts[i][:80]),
                     "remove empty or markup-only texts",
                 )
-            cut = truncate(seq, self.config.max_length, self.config.truncation)
-            if self.bigrams is not None:
-                pairs = truncate(
-                    self.bigrams.encode(seq), self.config.max_length, self.config.truncation
+            if limit is not None and len(seq) > limit:
+                raise data_error(
+                    f"{where} row {row}", f"at most {limit} tokens", f"{len(seq)}", LIMIT_FIX
                 )
-                cut = np.array([cut, pairs], dtype=np.int64).T.copy()
-            out.append(cut)
+            max_length = self.config.max_length if cut else None
+            kept = truncate(seq, max_length, self.config.truncation)
+            if self.bigrams is not None:
+                pairs = truncate(self.bigrams.encode(seq), max_length, self.config.truncation)
+                kept = np.array([kept, pairs], dtype=np.int64).T.copy()
+            out.append(kept)
         return out
 
     # -- persistence ------------------------------------------------------------------------

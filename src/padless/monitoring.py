@@ -1,0 +1,103 @@
+"""Prometheus metrics of the server (``GET /metrics``): requests by route and status, request
+latency, model batch sizes and times, queue depth and live streaming sessions.
+
+Each app has its own registry (two apps in one process, as in tests, do not share counters).
+Requests are counted by a plain ASGI middleware, so every answer is counted, errors raised
+before the endpoint (404, 405) included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """The server's metric families, in a registry of their own."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "padless_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "padless_request_seconds",
+            "time from request to response",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inputs = Counter("padless_inputs", "inputs predicted by /v1/predict", registry=r)
+        self.batch_inputs = Histogram(
+            "padless_batch_inputs", "inputs per model call", buckets=SIZE_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "padless_batch_padded_tokens",
+            "padded B x T per model call",
+            buckets=tuple(64 * b for b in SIZE_BUCKETS),
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "padless_batch_seconds", "model call time", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.queue = Gauge("padless_queue_depth", "inputs waiting for the model", registry=r)
+        self.sessions = Gauge("padless_sessions", "live streaming sessions", registry=r)
+
+    def track(self, queue: Callable[[], float], sessions: Callable[[], float]) -> None:
+        """Read the queue depth and session count when scraped."""
+        self.queue.set_function(queue)
+        self.sessions.set_function(sessions)
+
+    def observe_batch(self, inputs: int, padded_tokens: int, seconds: float) -> None:
+        self.batch_inputs.observe(inputs)
+        self.batch_tokens.observe(padded_tokens)
+        self.batch_seconds.observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class RequestMetrics:
+    """ASGI middleware: counts each HTTP response by method, route template and status, and
+    times it. The metrics live on ``app.state.padless.metrics`` once the lifespan has run."""
+
+    def __init__(self, app, owner) -> None:
+        self.app, self.owner = app, owner
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), [500]
+
+        async def send_status(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            state = getattr(self.owner.state, "padless", None)
+            if state is not None:
+                route = scope.get("route")
+                name = getattr(route, "path", None) or "unmatched"
+                state.metrics.requests.labels(scope["method"], name, str(status[0])).inc()
+                state.metrics.latency.labels(name).observe(time.perf_counter() - start)
+
+
+def instrument(app) -> None:
+    """Count and time every request of ``app`` (a FastAPI / Starlette app)."""
+    app.add_middleware(RequestMetrics, owner=app)
