@@ -1,0 +1,245 @@
+"""``padless serve`` end to end: the real server started as a process on a loopback port.
+
+Concurrent callers get exactly their own results (and were batched together), a streaming
+session's appends equal whole-sequence predictions, every bad input gets its status and a
+readable ``detail``, and SIGTERM lets a request in flight finish."""
+
+import concurrent.futures
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+from padless.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+BASE = """
+[data]
+source = "imdb-sample"
+limit = 300
+[text]
+max_size = 1500
+max_length = 64
+[model]
+embedding_dim = 8
+hidden_size = 8
+pooling = "attention"
+bidirectional = {bi}
+[train]
+epochs = 1
+batch_size = 32
+"""
+WORDS = "the film was a great moving story but the plot felt dull and far too long".split()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    out = {}
+    for name, bi in (("uni", "false"), ("bi", "true")):
+        cfg = root / f"{name}.toml"
+        cfg.write_text(BASE.format(bi=bi))
+        assert main(["-q", "train", str(cfg), "--out", str(root / name)]) == 0
+        out[name] = root / name / "model"
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(model, *flags):
+    port = free_port()
+    cmd = [sys.executable, "-m", "padless", "serve", str(model), "--port", str(port), *flags]
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, "CI": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def texts(seed: int, n: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, rng.integers(1, 30))) for _ in range(n)]
+
+
+def same(got: list[dict], want: list[dict]) -> None:
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(
+            list(g["scores"].values()), list(w["scores"].values()), atol=1e-5
+        )
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_concurrent_callers_get_their_own_results(models):
+    import padless
+
+    predictor = padless.load(models["uni"])
+    jobs = [texts(seed, 1 + seed % 4) for seed in range(96)]
+    expected = [predictor.predict(j) for j in jobs]
+    with server(models["uni"], "--max-wait-ms", "20") as (url, _):
+        with httpx.Client(timeout=30) as client:
+
+            def call(k):
+                r = client.post(url + "/v1/predict", json={"inputs": jobs[k]})
+                assert r.status_code == 200, r.text
+                return k, r.json()["predictions"]
+
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                for k, got in pool.map(call, range(len(jobs))):
+                    same(got, expected[k])
+        batches = metric(url, "padless_batch_inputs_count")
+        inputs = metric(url, "padless_batch_inputs_sum")
+        assert inputs == sum(len(j) for j in jobs)
+        assert batches < len(jobs)  # requests were gathered into shared model calls
+        assert metric(
+            url, 'padless_requests_total{method="POST",route="/v1/predict",status="200"}'
+        ) == len(jobs)
+        docs = httpx.get(url + "/openapi.json").json()
+        assert {"/v1/predict", "/v1/sessions", "/metrics", "/healthz"} <= set(docs["paths"])
+        assert httpx.get(url + "/docs").status_code == 200
+        assert httpx.get(url + "/healthz").json() == {"status": "ok"}
+
+
+def test_streaming_append_equals_whole_sequence_prediction(models):
+    import padless
+
+    predictor = padless.load(models["uni"])
+    pieces = ["the film was", "a great", "moving story but the plot", "felt dull"]
+    with server(models["uni"], "--max-sessions", "2", "--session-ttl-s", "3") as (url, _):
+        sid = httpx.post(url + "/v1/sessions").json()["session_id"]
+        seen = []
+        for piece in pieces:
+            seen.append(piece)
+            r = httpx.post(f"{url}/v1/sessions/{sid}/append", json={"inputs": piece})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["steps"] == len(" ".join(seen).split())
+            same([body["prediction"]], predictor.predict([" ".join(seen)]))
+        assert metric(url, "padless_sessions") == 1
+        # Limits of the session store: 429 when full, 404 once deleted or expired.
+        other = httpx.post(url + "/v1/sessions").json()["session_id"]
+        full = httpx.post(url + "/v1/sessions")
+        assert full.status_code == 429 and "sessions" in full.json()["detail"]
+        assert httpx.delete(f"{url}/v1/sessions/{sid}").status_code == 200
+        gone = httpx.post(f"{url}/v1/sessions/{sid}/append", json={"inputs": "more"})
+        assert gone.status_code == 404 and "POST /v1/sessions" in gone.json()["detail"]
+        time.sleep(3.5)  # idle past the TTL
+        expired = httpx.post(f"{url}/v1/sessions/{other}/append", json={"inputs": "more"})
+        assert expired.status_code == 404
+
+
+def test_bidirectional_models_refuse_streaming_with_the_reason(models):
+    with server(models["bi"]) as (url, _):
+        r = httpx.post(url + "/v1/sessions")
+        assert r.status_code == 409 and "bidirectional" in r.json()["detail"]
+        r = httpx.post(url + "/v1/predict", json={"inputs": ["a great film"]})
+        assert r.status_code == 200  # whole-sequence prediction works
+
+
+BAD = [
+    # (body bytes or json, content type, status, words expected in detail)
+    ({"inputs": []}, 422, "at least 1"),
+    ({"inputs": "a great film"}, 422, "inputs"),
+    ({"inputs": [3]}, 422, "row 0: expected a string"),
+    ({"inputs": ["ok", "<br /><br />"]}, 422, "row 1"),
+    ({"text": ["ok"]}, 422, "inputs"),
+    ({"inputs": ["a"] * 9}, 422, "at most 8 inputs"),
+    ({"inputs": ["word " * 60]}, 422, "at most 50 tokens"),
+    (b'{"inputs": ["a great film"', 422, "malformed JSON"),
+    (b'{"inputs": ["caf\xe9"]}', 422, "invalid UTF-8"),
+    ({"inputs": ["x" * 5000]}, 413, "at most 4096 bytes"),
+]
+
+
+def test_every_bad_input_gets_its_status_and_a_readable_detail(models):
+    flags = ["--max-inputs", "8", "--max-steps", "50", "--max-body-bytes", "4096"]
+    with server(models["uni"], *flags) as (url, proc):
+        for body, status, words in BAD:
+            if isinstance(body, bytes):
+                r = httpx.post(url + "/v1/predict", content=body)
+            else:
+                r = httpx.post(url + "/v1/predict", json=body)
+            assert r.status_code == status, (body, r.text)
+            detail = r.json()["detail"]
+            assert isinstance(detail, str) and words in detail, (body, detail)
+        r = httpx.post(url + "/v1/sessions/nope/append", json={"inputs": "a"})
+        assert r.status_code == 404 and "nope" in r.json()["detail"]
+        sid = httpx.post(url + "/v1/sessions").json()["session_id"]
+        r = httpx.post(f"{url}/v1/sessions/{sid}/append", json={"inputs": "word " * 40})
+        assert r.status_code == 200
+        r = httpx.post(f"{url}/v1/sessions/{sid}/append", json={"inputs": "word " * 40})
+        assert r.status_code == 422 and "64 steps" in r.json()["detail"]  # the model's cap
+        # After all that the server is alive and answers correctly.
+        assert proc.poll() is None
+        assert httpx.post(url + "/v1/predict", json={"inputs": ["fine"]}).status_code == 200
+        assert (
+            metric(url, 'padless_requests_total{method="POST",route="/v1/predict",status="422"}')
+            >= 8
+        )
+
+
+def test_queue_full_is_503_with_retry_after_and_sigterm_drains_requests_in_flight(models):
+    import padless
+
+    predictor = padless.load(models["uni"])
+    flags = ["--max-queue", "4", "--max-wait-ms", "1500"]
+    with server(models["uni"], *flags) as (url, proc):
+        first = {}
+
+        def slow_call():
+            first["r"] = httpx.post(url + "/v1/predict", json={"inputs": WORDS[:3]}, timeout=30)
+
+        t = threading.Thread(target=slow_call)
+        t.start()
+        time.sleep(0.5)  # the first request waits in the batcher for company (1.5 s)
+        r = httpx.post(url + "/v1/predict", json={"inputs": WORDS[3:5]})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "capacity" in r.json()["detail"]
+        proc.send_signal(signal.SIGTERM)  # while the first request is still in flight
+        t.join(30)
+        assert first["r"].status_code == 200
+        same(first["r"].json()["predictions"], predictor.predict(WORDS[:3]))
+        # uvicorn re-raises the signal it handled once drained: exit by SIGTERM, not a crash.
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+        log = proc.stdout.read().decode()
+        assert "Traceback" not in log, log
