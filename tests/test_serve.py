@@ -243,3 +243,18 @@ def test_queue_full_is_503_with_retry_after_and_sigterm_drains_requests_in_fligh
         assert proc.wait(30) in (0, -signal.SIGTERM)
         log = proc.stdout.read().decode()
         assert "Traceback" not in log, log
+
+
+def test_onnx_backend_serves_the_same_predictions_and_refuses_streaming(models):
+    import padless
+
+    pytest.importorskip("onnxruntime")
+    assert main(["-q", "export", str(models["bi"])]) == 0  # MODEL/model.onnx
+    jobs = texts(7, 5)
+    expected = padless.load(models["bi"]).predict(jobs)
+    with server(models["bi"], "--backend", "onnx", "--threads", "1") as (url, _):
+        r = httpx.post(url + "/v1/predict", json={"inputs": jobs})
+        assert r.status_code == 200, r.text
+        same(r.json()["predictions"], expected)
+        r = httpx.post(url + "/v1/sessions")
+        assert r.status_code == 409 and "eager backend" in r.json()["detail"]
