@@ -116,3 +116,27 @@ def test_a_failing_model_call_fails_its_callers_only():
         return ok
 
     assert len(run(main())) == 1
+
+
+def test_a_lone_caller_is_not_kept_waiting_once_it_is_known_to_be_alone():
+    import time
+
+    rec = Recorder()
+
+    async def main():
+        b = MicroBatcher(rec, max_wait_ms=400)
+        await b.start()
+        t0 = time.perf_counter()
+        await b.submit([np.ones(2)])  # nothing known yet: waits the window for company
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await b.submit([np.ones(2)])  # the last call was alone and nothing is queued: no wait
+        second = time.perf_counter() - t0
+        both = asyncio.gather(b.submit([np.ones(3)]), b.submit([np.ones(4)]))
+        await both  # two at once: gathered into one call
+        await b.stop()
+        return first, second
+
+    first, second = run(main())
+    assert first >= 0.35 and second < 0.2
+    assert rec.batches[-1] == [3, 4]

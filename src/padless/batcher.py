@@ -3,7 +3,10 @@
 Shapes: B batch, T padded time, C outputs. Each request brings a list of encoded inputs
 (arrays of T_i steps). :meth:`MicroBatcher.submit` queues it and waits; one collector task
 takes the first waiting request, keeps gathering more until ``max_batch_tokens`` real steps
-are waiting or ``max_wait_ms`` have passed since it took the first one, then sorts all the
+are waiting or ``max_wait_ms`` have passed since it took the first one (no wait when the
+previous model call served a lone request and nothing else is queued: a single caller is not
+delayed for company that is not coming; under load requests pile up during each model call
+and the wait comes back), then sorts all the
 gathered inputs by length and cuts them into model batches whose padded size B × T stays within
 ``max_batch_tokens`` (an input longer than that runs alone). The model runs in one worker
 thread, so the event loop keeps accepting requests meanwhile, and what arrives during a run is
@@ -65,7 +68,7 @@ class MicroBatcher:
         run: Run,
         *,
         max_batch_tokens: int = 16384,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 2.0,
         max_queue: int = 4096,
         enabled: bool = True,
         stats: BatchStats | None = None,
@@ -77,6 +80,7 @@ class MicroBatcher:
         self.enabled = enabled
         self.stats = stats or BatchStats()
         self.depth = 0  # inputs accepted, not yet running
+        self._alone = False  # the last model call served a single request
         self._queue: asyncio.Queue[_Request | None] | None = None
         self._task: asyncio.Task | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="padless-model")
@@ -128,8 +132,8 @@ class MicroBatcher:
                     nxt = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
                     left = deadline - loop.time()
-                    if left <= 0:
-                        break
+                    if left <= 0 or (len(gathered) == 1 and self._alone):
+                        break  # a lone caller last time too: do not make it wait for nobody
                     # Wait on an event, not on queue.get(): cancelling a get at the timeout
                     # could drop a request that arrived at that instant.
                     self._arrived.clear()
@@ -143,6 +147,7 @@ class MicroBatcher:
                     break
                 gathered.append(nxt)
                 tokens += nxt.tokens
+            self._alone = len(gathered) == 1
             self.depth -= sum(len(r.inputs) for r in gathered)
             try:
                 await loop.run_in_executor(self.executor, self._run_gathered, gathered)

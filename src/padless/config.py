@@ -199,7 +199,7 @@ class ServeSettings:
     threads: int | None = None  # ONNX Runtime intra-op threads
     batching: bool = True
     max_batch_tokens: int = 16384  # padded B x T per model call
-    max_wait_ms: float = 5.0  # how long the first waiting request waits for company
+    max_wait_ms: float = 2.0  # how long the first waiting request waits for company
     max_queue: int = 4096  # inputs accepted but not yet running; beyond: 503
     max_body_bytes: int = 4 * 1024 * 1024
     max_inputs: int = 256  # per request

@@ -761,9 +761,15 @@ std::vector<at::Tensor> lstm_backward(const c10::optional<at::Tensor>& dout_in,
 
 }  // namespace
 
+// The kernels touch no Python object: they release the GIL, so other Python threads (a
+// server's event loop, data loading) run while a batch is computed. The workspace pool has its
+// own mutex.
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &lstm_forward, "fused variable-length LSTM forward (float32 CPU)");
-  m.def("backward", &lstm_backward, "fused variable-length LSTM backward (float32 CPU)");
+  m.def("forward", &lstm_forward, "fused variable-length LSTM forward (float32 CPU)",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("backward", &lstm_backward, "fused variable-length LSTM backward (float32 CPU)",
+        py::call_guard<py::gil_scoped_release>());
   m.def("release_workspace", &pool_release,
-        "release the free pooled workspace blocks (and set the cap if >= 0); returns bytes in use");
+        "release the free pooled workspace blocks (and set the cap if >= 0); returns bytes in use",
+        py::call_guard<py::gil_scoped_release>());
 }
