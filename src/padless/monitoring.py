@@ -54,6 +54,16 @@ class Metrics:
         )
         self.queue = Gauge("padless_queue_depth", "inputs waiting for the model", registry=r)
         self.sessions = Gauge("padless_sessions", "live streaming sessions", registry=r)
+        self._series: dict[tuple, tuple] = {}
+
+    def request_series(self, method: str, route: str, status: int) -> tuple:
+        """The (counter, histogram) children of one method / route / status, made once."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self.requests.labels(method, route, str(status)), self.latency.labels(route)
+            self._series[key] = series
+        return series
 
     def track(self, queue: Callable[[], float], sessions: Callable[[], float]) -> None:
         """Read the queue depth and session count when scraped."""
@@ -92,10 +102,10 @@ class RequestMetrics:
         finally:
             state = getattr(self.owner.state, "padless", None)
             if state is not None:
-                route = scope.get("route")
-                name = getattr(route, "path", None) or "unmatched"
-                state.metrics.requests.labels(scope["method"], name, str(status[0])).inc()
-                state.metrics.latency.labels(name).observe(time.perf_counter() - start)
+                name = getattr(scope.get("route"), "path", None) or "unmatched"
+                count, latency = state.metrics.request_series(scope["method"], name, status[0])
+                count.inc()
+                latency.observe(time.perf_counter() - start)
 
 
 def instrument(app) -> None:
