@@ -27,9 +27,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from padless.config import load_config
     from padless.train import train
 
-    cfg = load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set)  # errors surface before any process starts
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _torchrun(args)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     metrics = train(cfg, out, quiet=args.quiet, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # rank 0 reports
     summary = {
         k: {m: round(v, 4) for m, v in metrics[k].items() if isinstance(v, float)}
         for k in ("train", "valid", "test")
@@ -37,6 +41,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     print(json.dumps({"out": str(out), "seconds": metrics["seconds"], **summary}))
     return 0
+
+
+def _torchrun(args: argparse.Namespace) -> int:
+    """``padless train --nproc N``: the same command under ``torchrun --standalone`` (one
+    machine, N processes, a free rendezvous port)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += [f"--nproc_per_node={args.nproc}", "-m", "padless"]
+    cmd += ["-q"] if args.quiet else []
+    cmd += ["train", args.config] + [f"--set={x}" for x in args.set]
+    cmd += (["--out", args.out] if args.out else []) + (["--resume"] if args.resume else [])
+    logger.info("running %s", " ".join(cmd))
+    return subprocess.run(cmd, check=False).returncode
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -287,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the run in --out from its newest checkpoint (same config)",
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train with N processes (DistributedDataParallel, gloo on CPU / NCCL on GPU): "
+        "shortcut for torchrun --standalone --nproc_per_node N -m padless train ...",
     )
     p.set_defaults(func=_cmd_train)
 

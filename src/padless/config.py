@@ -139,7 +139,9 @@ class TrainConfig:
     ``amp`` is ``"auto"`` (off on CPU, where autocast was measured slower; bf16 on CUDA when
     supported, else fp16), ``"off"``, ``"bf16"`` or ``"fp16"``. ``compile`` wraps the model in
     ``torch.compile`` and pads batches to a multiple of ``pad_to_multiple_of`` (default 64 with
-    compile) so it compiles a bounded number of shapes.
+    compile) so it compiles a bounded number of shapes. ``accumulate`` sums the gradients of that
+    many batches before each optimizer step (under ``torchrun`` the ranks synchronise only on the
+    last of them): the global batch is ``batch_size`` × ``accumulate`` × the number of processes.
     """
 
     epochs: int = 3
@@ -170,6 +172,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     tensorboard: bool = False
     memory_check: bool = True
+    accumulate: int = 1
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.input_noise": (0, None, True),
     "train.early_stopping": (0, None, True),
     "train.sortagrad_epochs": (0, None, True),
+    "train.accumulate": (1, None, True),
     "train.max_tokens": (1, None, True),
     "train.pad_to_multiple_of": (1, None, True),
     "train.num_threads": (1, None, True),

@@ -41,6 +41,7 @@ from padless.artifact import save_artifact
 from padless.batching import BucketBatchSampler, TokenBudgetSampler
 from padless.checkpoint import CheckpointManager, capture_rng, restore_rng
 from padless.config import Config, TrainConfig
+from padless.distributed import World, device_for, setup, teardown
 from padless.errors import ConfigError, TrainingError, config_error
 from padless.evaluate import compute_loss, correct_count, make_batch, run_split
 from padless.hardware import check_memory, resolve_amp, resolve_device
@@ -62,7 +63,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_sampler(split: Split, t: TrainConfig, pad_to: int | None):
+def make_sampler(split: Split, t: TrainConfig, pad_to: int | None, world: World | None = None):
+    """The training batch sampler; under ``torchrun`` each rank takes its own share of every
+    epoch's batches, the same number on every rank (see :mod:`padless.batching`)."""
+    world = world or World()
+    shard = {"rank": world.rank, "world_size": world.size}
     lengths = split.lengths()
     if t.sampler == "token_budget":
         budget = t.max_tokens or t.batch_size * int(np.median(lengths))
@@ -75,6 +80,7 @@ def make_sampler(split: Split, t: TrainConfig, pad_to: int | None):
             shuffle=True,
             seed=t.seed,
             pad_to_multiple_of=pad_to,
+            **shard,
         )
     multiplier = 1 if t.sampler == "random" else 50  # random = one-batch pools, no grouping
     return BucketBatchSampler(
@@ -83,6 +89,7 @@ def make_sampler(split: Split, t: TrainConfig, pad_to: int | None):
         shuffle=True,
         seed=t.seed,
         bucket_size_multiplier=multiplier,
+        **shard,
     )
 
 
@@ -180,24 +187,33 @@ def train(
         np.finfo(dtype)  # or numpy warns that "the smallest subnormal is zero"
     flushed = cfg.train.flush_denormal and torch.set_flush_denormal(True)
     deterministic = torch.are_deterministic_algorithms_enabled()
+    world = setup(cfg.train.device)  # torchrun: join the process group; else a world of one
     try:
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
-        return _train(cfg, Path(out_dir), quiet, resume)
+        return _train(cfg, Path(out_dir), quiet or not world.main, resume, world)
     finally:
+        teardown(world)
         if flushed:
             torch.set_flush_denormal(False)
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
+def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> dict[str, Any]:
     t0 = time.perf_counter()
     t = cfg.train
     out.mkdir(parents=True, exist_ok=True)
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
-    seed_everything(t.seed)
-    device = resolve_device(t.device)
+    seed_everything(t.seed)  # the same initial weights on every rank
+    device = device_for(world, resolve_device(t.device))
+    if world.distributed and cfg.pretrain.epochs:
+        raise config_error(
+            "config key 'pretrain.epochs' under torchrun",
+            "0 (language-model pre-training runs in one process)",
+            repr(cfg.pretrain.epochs),
+            "pre-train without torchrun, or set pretrain.epochs = 0",
+        )
     amp_dtype = resolve_amp(t.amp, device)
 
     data: Prepared = prepare(cfg)
@@ -241,18 +257,25 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=fused
     )
-    sampler = make_sampler(train_split, t, pad_to)
+    sampler = make_sampler(train_split, t, pad_to, world)
     total_steps = 0
     if t.scheduler in ("cosine", "onecycle"):  # per-step schedules need the exact step count
-        for e in range(t.epochs):  # this process's batches per epoch (rank-aware)
+        for e in range(t.epochs):  # this process's optimizer steps per epoch (rank-aware)
             sampler.set_epoch(e)
-            total_steps += len(sampler)
+            total_steps += -(-len(sampler) // t.accumulate)
     monitor, mode = _monitor(t, task)
     scheduler, per_step = _scheduler(optimizer, t, mode, max(1, total_steps))
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     # Automatic dynamic shapes: after a second batch size or length is seen those dims become
     # symbolic, so ragged batches cost a few compilations, not one per shape.
-    forward = torch.compile(model) if t.compile else model
+    ddp, syncs = None, [0]
+    if world.distributed:  # averages gradients over ranks in backward
+        ids = [device.index] if device.type == "cuda" else None
+        ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        ddp.register_comm_hook(syncs, _counted_allreduce)  # the default all-reduce, counted
+        torch.manual_seed(t.seed + world.rank)  # each rank its own dropout masks
+    forward = ddp or model
+    forward = torch.compile(forward) if t.compile else forward
 
     def autocast():
         if amp_dtype is None:
@@ -289,10 +312,13 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
             scaler.load_state_dict(state["scaler"])
         book.load(state["book"])
         start = int(state["epoch"])
-        restore_rng(state["rng"])
+        ranks = state.get("rng_ranks")
+        restore_rng(ranks[world.rank] if ranks and len(ranks) == world.size else state["rng"])
         logger.info("resuming after epoch %d from %s", start, path)
     else:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        if world.main:
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        world.barrier()
         if cfg.pretrain.epochs:
             book.pretrain = pretrain_language_model(
                 model,
@@ -314,8 +340,9 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
                 },
             )
     jsonl = out / "metrics.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in book.history), encoding="utf-8")
-    board = _tensorboard(out) if t.tensorboard else None
+    if world.main:
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in book.history), encoding="utf-8")
+    board = _tensorboard(out) if t.tensorboard and world.main else None
 
     for epoch in range(start, t.epochs):
         if book.stopped:
@@ -323,6 +350,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         model.train()
         sampler.set_epoch(epoch)
         tick, seen, total_loss, n, correct, counted = time.perf_counter(), 0, 0.0, 0, 0, 0
+        syncs_before = syncs[0]
         batches = list(sampler)
         if epoch < t.sortagrad_epochs:  # curriculum: shortest batches first (SortaGrad)
             batches.sort(key=lambda b: int(train_lengths[b].max()))
@@ -333,6 +361,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
             disable=True if quiet else None,
             dynamic_ncols=True,
         )
+        accum = t.accumulate
         for step, idx in enumerate(bar):
             batch = make_batch(train_split, idx, task, pad_to).to(device)
             if t.input_noise and batch.inputs.is_floating_point():
@@ -340,39 +369,50 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
                 batch = dataclasses.replace(
                     batch, inputs=batch.inputs + noise * batch.mask[..., None]
                 )
-            with autocast():
-                logits = forward(batch.inputs, batch.lengths)
-                loss = compute_loss(logits, batch.labels, task)
-            value = loss.item()
-            if not math.isfinite(value):
-                last = ckpts.latest()
-                raise TrainingError(
-                    f"epoch {epoch + 1}, step {step + 1}: the loss became {value}. "
-                    f"The last good checkpoint is {last or 'none (first epoch)'}; "
-                    "fix: lower train.lr, set train.grad_clip (e.g. 1.0), check the inputs for "
-                    "extreme values, then resume with --resume or start again"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if t.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            if per_step:
-                scheduler.step()
+            first, last = step % accum == 0, (step + 1) % accum == 0 or step + 1 == len(batches)
+            # Gradients of the accumulation steps before the last stay local (no all-reduce).
+            sync = ddp.no_sync() if ddp is not None and not last else contextlib.nullcontext()
+            with sync:
+                with autocast():
+                    logits = forward(batch.inputs, batch.lengths)
+                    loss = compute_loss(logits, batch.labels, task)
+                value = loss.item()
+                if not math.isfinite(value):
+                    latest = ckpts.latest()
+                    raise TrainingError(
+                        f"epoch {epoch + 1}, step {step + 1}: the loss became {value}. "
+                        f"The last good checkpoint is {latest or 'none (first epoch)'}; "
+                        "fix: lower train.lr, set train.grad_clip (e.g. 1.0), check the inputs "
+                        "for extreme values, then resume with --resume or start again"
+                    )
+                if first:
+                    optimizer.zero_grad(set_to_none=True)
+                scaled = loss / accum if accum > 1 else loss
+                if scaler is not None:
+                    scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
+            if last:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                if t.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                if per_step:
+                    scheduler.step()
             weight = batch.num_tokens if task == "tagging" else len(idx)
             total_loss, n, seen = total_loss + value * weight, n + weight, seen + batch.num_tokens
             c, k = correct_count(logits.detach(), batch.labels, task)
             correct, counted = correct + c, counted + k
             rate = seen / max(time.perf_counter() - tick, 1e-9)
             bar.set_postfix(loss=f"{total_loss / n:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
+        # Epoch sums over every rank (a world of one returns them unchanged).
+        total_loss, n, seen, correct, counted = world.sum([total_loss, n, seen, correct, counted])
+        shares = world.gather([int(i) for b in batches for i in b])
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "lr": optimizer.param_groups[0]["lr"],
@@ -381,6 +421,14 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         if counted:
             record["train_accuracy"] = correct / counted
         record["tokens_per_s"] = seen / (time.perf_counter() - tick)
+        if world.distributed:  # what each rank trained on: equal steps, disjoint examples
+            steps = world.gather(len(batches))
+            record["ranks"] = {
+                "steps": steps,
+                "examples": [len(x) for x in shares],
+                "repeated": sum(len(x) for x in shares) - len(set().union(*map(set, shares))),
+                "grad_syncs": syncs[0] - syncs_before,  # all-reduces (buckets x synced steps)
+            }
         current = record["train_loss"]
         if "valid" in data.splits:
             v = run_split(
@@ -392,6 +440,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
                 autocast=autocast,
                 desc="valid",
                 quiet=quiet,
+                world=world,
             )
             if monitor not in v:
                 choices = sorted(k for k, x in v.items() if isinstance(x, (int, float)))
@@ -417,6 +466,9 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
         if scheduler is not None and not per_step:
             scheduler.step(current)
         book.history.append(record)
+        rngs = world.gather(capture_rng())  # every rank's, so --resume restores each its own
+        if not world.main:
+            continue
         with jsonl.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if board is not None:
@@ -438,17 +490,27 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool) -> dict[str, Any]:
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "book": book.state(),
-                "rng": capture_rng(),
+                "rng": rngs[0],
+                "rng_ranks": rngs if world.distributed else None,
                 "config": cfg.to_dict(),
             },
         )
+    world.barrier()  # the checkpoint is on disk before any rank goes on
     if board is not None:
         board.close()
     if book.best_state is not None:
         model.load_state_dict(book.best_state)
     elif "valid" not in data.splits:  # no validation: the last epoch's weights are kept
         book.best_epoch = len(book.history)
-    return _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0)
+    return _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0, world)
+
+
+def _counted_allreduce(counter: list[int], bucket):
+    """DDP's default gradient all-reduce (mean over ranks), counting the buckets it sends."""
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    counter[0] += 1
+    return default_hooks.allreduce_hook(None, bucket)
 
 
 def _tensorboard(out: Path):
@@ -464,7 +526,7 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0):
+def _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, t0, world):
     metrics: dict[str, Any] = {}
     for name, split in data.splits.items():
         metrics[name] = run_split(
@@ -476,6 +538,7 @@ def _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, 
             autocast=autocast,
             desc=name,
             quiet=quiet,
+            world=world,
         )
     metrics.update(
         best_epoch=book.best_epoch,
@@ -487,9 +550,12 @@ def _finish(cfg, out, model, model_kwargs, data, book, device, autocast, quiet, 
         **({"pretrain": book.pretrain} if book.pretrain else {}),
         seconds=round(time.perf_counter() - t0, 2),
         device=str(device),
+        world_size=world.size,
         padless_version=__version__,
         config=cfg.to_dict(),
     )
+    if not world.main:  # rank 0 writes the artifact, metrics and report
+        return metrics
     model.cpu()
     save_artifact(
         out / "model",
