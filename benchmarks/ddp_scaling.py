@@ -38,6 +38,8 @@ def run(name: str, args, out: Path, nproc: int, threads: int | None) -> dict:
         sets.append(f"train.num_threads={threads}")
     if args.quick:
         sets += ["data.train_size=8000"]
+    if args.device:
+        sets.append(f"train.device={args.device}")
     cmd = [sys.executable, "-m", "padless", "train", args.config, "--out", str(out / name)]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -70,11 +72,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64, help="global batch (per step)")
     ap.add_argument("--out", default="/tmp/padless-ddp-scaling")
     ap.add_argument("--quick", action="store_true", help="8,000 training sequences")
+    ap.add_argument("--device", help="train.device for every row (default: the config's)")
+    ap.add_argument("--threads", type=int, help="torch threads of the first row (default: all)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "ddp_scaling.json"))
     args = ap.parse_args()
     out = Path(args.out)
     rows = [
-        run("1 process", args, out, 1, None),
+        run("1 process", args, out, 1, args.threads),
         run("1 process, 1 thread", args, out, 1, 1),
         run("2 processes (torchrun)", args, out, 2, None),
     ]

@@ -38,6 +38,7 @@ lr = 5e-3
 scheduler = "plateau"
 sortagrad_epochs = 2
 seed = 0
+device = "cpu"  # gloo on CPU processes, also on a machine with a GPU
 """
 
 

@@ -101,10 +101,18 @@ def setup(device: str = "auto") -> World:
             "train.device under torchrun",
             '"auto", "cpu" or "cuda" (each process takes cuda:LOCAL_RANK)',
             repr(device),
-            "set train.device = \"auto\"",
+            'set train.device = "auto"',
         )
     world.backend = "nccl" if cuda else "gloo"
     if cuda:
+        gpus = torch.cuda.device_count()
+        if world.local_rank >= gpus:
+            raise config_error(
+                "torchrun --nproc_per_node",
+                f"at most one process per GPU ({gpus} GPU(s) here; NCCL cannot share one)",
+                f"local rank {world.local_rank}",
+                f'use --nproc_per_node {gpus}, or set train.device = "cpu" for gloo on CPU',
+            )
         torch.cuda.set_device(world.local_rank)
     if not dist.is_initialized():
         dist.init_process_group(world.backend, timeout=datetime.timedelta(minutes=30))
