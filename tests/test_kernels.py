@@ -203,6 +203,20 @@ def test_no_grad_inference_and_input_without_grad():
     assert lstm.weight_hh_l0.grad is not None and x.grad is None
 
 
+def test_inference_mode_then_training_reuses_no_inference_buffers():
+    # Pooled workspace blocks first allocated under torch.inference_mode are inference tensors;
+    # handing one to a later call that autograd records would fail ("Inference tensors cannot
+    # be saved for backward"): predict, then train, in one process.
+    x, lens, lstm = make([9, 4, 7], 1, 3, 6, seed=5)
+    for _ in range(2):
+        with torch.inference_mode():
+            kernels.lstm_layer(x, lens, *weights(lstm), reverse=False)
+        xg = x.clone().requires_grad_(True)
+        out, h, c = kernels.lstm_layer(xg, lens, *weights(lstm), reverse=False)
+        (out.sum() + h.sum() + c.sum()).backward()
+        assert xg.grad is not None and torch.isfinite(xg.grad).all()
+
+
 def test_second_backward_raises():
     """The first backward overwrites the saved gates in place (no copy): a second one through
     the same graph (retain_graph=True) must fail loudly, not return wrong gradients."""

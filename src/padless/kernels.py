@@ -184,6 +184,32 @@ def _check(x: Tensor, lengths: Tensor) -> Tensor:
     return lengths.to(device="cpu", dtype=torch.int64).contiguous()
 
 
+def _check_call(x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]]) -> None:
+    """The extension's own input checks, in Python: a C++ exception thrown across the
+    extension boundary crashed the process on one machine (torch 2.11, its JIT toolchain), so
+    bad input is refused here, before the call. Same messages and types as the C++ checks."""
+    t, i = x.shape[1], x.shape[2]
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo < 1 or hi > t:
+        bad = int(torch.nonzero((lengths < 1) | (lengths > t))[0, 0])
+        raise RuntimeError(
+            f"lengths: expected every length in [1, T={t}], got {int(lengths[bad])} at row {bad}"
+        )
+    for d, ws in enumerate(weights):
+        if len(ws) != 4:
+            raise RuntimeError(f"direction {d}: expected (w_ih, w_hh, b_ih, b_hh)")
+        w_ih, w_hh, b_ih, b_hh = ws
+        h4 = w_ih.shape[0] if w_ih.dim() == 2 else -1
+        if h4 <= 0 or h4 % 4 or tuple(w_ih.shape) != (h4, i):
+            raise RuntimeError(f"w_ih: expected (4H, I={i}), got {tuple(w_ih.shape)}")
+        if tuple(w_hh.shape) != (h4, h4 // 4):
+            raise RuntimeError(f"w_hh: expected (4H, H) = {(h4, h4 // 4)}, got {tuple(w_hh.shape)}")
+        if b_ih.numel() != h4 or b_hh.numel() != h4:
+            raise RuntimeError(f"b_ih, b_hh: expected {h4} values each")
+        if any(w.dtype != torch.float32 or w.device.type != "cpu" for w in ws):
+            raise RuntimeError("weights: expected float32 CPU tensors")
+
+
 def lstm_layers_fused(
     x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]], reverse: Sequence[bool]
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -196,6 +222,7 @@ def lstm_layers_fused(
     lengths = _check(x, lengths)
     if len(weights) != len(reverse) or not weights:
         raise ValueError("weights and reverse: expected one entry per direction")
+    _check_call(x, lengths, weights)
     flat = [w for ws in weights for w in ws]
     return _FusedLSTM.apply(x, lengths, tuple(bool(r) for r in reverse), *flat)
 

@@ -81,6 +81,9 @@ class SampledSoftmax(nn.Module):
         q[0] = 0.0  # never sample padding
         q /= q.sum()
         self.register_buffer("q", torch.as_tensor(q, dtype=torch.float32), persistent=False)
+        # Negatives are drawn on the CPU with the CPU generator (seeded, checkpointed) on every
+        # device: a CUDA tensor refuses a CPU generator, and the draws stay device-independent.
+        self.q_cpu = self.q.clone()
         self.negatives = negatives
 
     def forward(self, h: Tensor, target: Tensor, generator: torch.Generator) -> Tensor:
@@ -90,7 +93,7 @@ class SampledSoftmax(nn.Module):
         negative equal to its row's target (an accidental hit) is masked by index, not by an
         (N, S) comparison.
         """
-        neg = torch.multinomial(self.q, self.negatives, replacement=True, generator=generator)
+        neg = torch.multinomial(self.q_cpu, self.negatives, replacement=True, generator=generator)
         neg = torch.unique(neg.to(h.device))  # (S',) distinct ids
         log_expected = torch.log(self.q.to(h.device) * self.negatives)
         correction = self.bias - log_expected  # (V,)

@@ -224,11 +224,14 @@ at::Tensor pooled_empty(at::IntArrayRef shape) {
   for (const int64_t s : shape) n *= s;
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mu);
+  // A block allocated under torch.inference_mode is an inference tensor for good: autograd may
+  // not save it. Reuse only blocks made in the caller's own mode.
+  const bool inference = c10::InferenceMode::is_enabled();
   int64_t best = -1;
   for (int64_t i = 0; i < static_cast<int64_t>(p.blocks.size()); ++i) {
     const at::Tensor& t = p.blocks[i];
     if (t.numel() >= n && t.numel() <= 2 * n + (int64_t(1) << 18) && block_free(t) &&
-        (best < 0 || t.numel() < p.blocks[best].numel()))
+        t.is_inference() == inference && (best < 0 || t.numel() < p.blocks[best].numel()))
       best = i;
   }
   if (best >= 0) return p.blocks[best].narrow(0, 0, n).view(shape);
