@@ -122,7 +122,9 @@ def test_accumulation_syncs_gradients_once_per_optimizer_step(config, tmp_path):
     # optimizer steps, and (no_sync on the first of each pair) the same number of all-reduces.
     a, b = tmp_path / "a", tmp_path / "b"
     common = ["--set", "train.epochs=1", "--set", "train.sortagrad_epochs=0"]
-    padless("train", str(config), "--out", str(a), *common, "--set", "train.batch_size=16", nproc=2)
+    # `padless train --nproc 2`: the shortcut that runs torchrun --standalone itself.
+    shortcut = ["--set", "train.batch_size=16", "--nproc", "2"]
+    padless("train", str(config), "--out", str(a), *common, *shortcut)
     padless(
         "train",
         str(config),
