@@ -63,3 +63,15 @@ def batch(lengths, numeric, k, seed, pad=0, garbage=False):
     noise = _draw(np.random.default_rng(seed + 1), (b, t + pad), numeric, k)
     x = np.where(real, x, noise if garbage else 0).astype(x.dtype)
     return x, np.asarray(lengths, dtype=np.int64)
+
+
+def padding_and_order(run, numeric, k, lengths=(5, 1, 12, 3)):
+    """Outputs of ``run(x, lengths) -> ndarray`` on one ragged batch, on the same batch with
+    garbage in 7 extra padded steps, and on the batch reversed (rows put back in order):
+    ``(base, padded, flipped)``. An exact export gives the same rows in all three."""
+    lengths = list(lengths)
+    x, lens = batch(lengths, numeric, k, seed=1)
+    noisy, _ = batch(lengths, numeric, k, seed=1, pad=7, garbage=True)
+    order = np.arange(len(lengths))[::-1].copy()
+    base = run(x, lens)
+    return base, run(noisy, lens), run(x[order], lens[order])[np.argsort(order)]

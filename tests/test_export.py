@@ -2,6 +2,8 @@
 direction and pooling, text, bigram and numeric inputs and RNN → Transformer hybrids, and does
 not read padding."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -64,12 +66,8 @@ def test_onnx_graph_ignores_padding_and_batch_order(tmp_path_factory, name):
     """Garbage in 7 extra padded steps and a reversed batch change nothing at real steps."""
     model, numeric, k, sess = session(name, tmp_path_factory)
     lengths = [5, 1, 12, 3]
-    x, lens = batch(lengths, numeric, k, seed=1)
-    base = run_onnx(sess, x, lens)
-    noisy, _ = batch(lengths, numeric, k, seed=1, pad=7, garbage=True)
-    padded = run_onnx(sess, noisy, lens)
-    order = np.arange(len(lengths))[::-1].copy()
-    flipped = run_onnx(sess, x[order], lens[order])[np.argsort(order)]
+    run = partial(run_onnx, sess)
+    base, padded, flipped = ragged_cases.padding_and_order(run, numeric, k, lengths)
     if model.task == "tagging":  # per-step outputs: compare real steps only
         for i, n in enumerate(lengths):
             np.testing.assert_allclose(padded[i, :n], base[i, :n], atol=1e-5)

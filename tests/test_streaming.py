@@ -80,26 +80,14 @@ def test_the_state_really_carries_over():
 
 
 def test_models_that_cannot_stream_say_why():
-    bi = SequenceClassifier(num_outputs=2, vocab_size=V, embedding_dim=8, hidden_size=8)
+    def tiny(**kw):
+        return SequenceClassifier(num_outputs=2, vocab_size=V, embedding_dim=8, hidden_size=8, **kw)
+
+    bi = tiny()
     assert "bidirectional" in streamable(bi)
-    hybrid = SequenceClassifier(
-        num_outputs=2,
-        vocab_size=V,
-        embedding_dim=8,
-        hidden_size=8,
-        bidirectional=False,
-        transformer_layers=1,
-        transformer_heads=2,
-    )
+    hybrid = tiny(bidirectional=False, transformer_layers=1, transformer_heads=2)
     assert "Transformer" in streamable(hybrid)
-    conv = SequenceClassifier(
-        num_outputs=2,
-        vocab_size=V,
-        embedding_dim=8,
-        hidden_size=8,
-        bidirectional=False,
-        conv_channels=4,
-    )
+    conv = tiny(bidirectional=False, conv_channels=4)
     assert "conv" in streamable(conv)
     uni, _, _ = build("lstm-last")
     assert streamable(uni) is None

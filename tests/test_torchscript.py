@@ -91,12 +91,11 @@ def test_torchscript_ignores_padding_and_batch_order(tmp_path_factory, name):
     """Garbage in 7 extra padded steps and a reversed batch change nothing at real steps."""
     model, numeric, k, module = scripted(name, tmp_path_factory)
     lengths = [5, 1, 12, 3]
-    x, lens = batch(lengths, numeric, k, seed=1)
-    base = run(module, x, lens)
-    noisy, _ = batch(lengths, numeric, k, seed=1, pad=7, garbage=True)
-    padded = run(module, noisy, lens)
-    order = torch.arange(len(lengths)).flip(0)
-    flipped = run(module, x[order], lens[order])[np.argsort(order.numpy())]
+
+    def call(x, lens):
+        return run(module, torch.from_numpy(x), torch.from_numpy(lens))
+
+    base, padded, flipped = ragged_cases.padding_and_order(call, numeric, k, lengths)
     if model.task == "tagging":  # per-step outputs, zero at every padded step
         assert padded.shape[1] == base.shape[1] + 7
         assert not padded[:, base.shape[1] :].any()

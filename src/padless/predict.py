@@ -172,6 +172,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ArtifactError(
+            format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
+        )
+
+
 def load(
     path: str | Path,
     batch_size: int = 64,
@@ -181,10 +188,7 @@ def load(
 ) -> Predictor:
     """Load a model directory (``DIR/model``) written by ``padless train``. The ONNX backend
     does not build the PyTorch model (nor import torch)."""
-    if backend not in BACKENDS:
-        raise ArtifactError(
-            format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
-        )
+    _check_backend(backend)
     if backend != "onnx":
         try:
             import torch  # noqa: F401
@@ -210,10 +214,7 @@ def backend_runner(
     """``(inputs, lengths) -> logits`` on numpy arrays for ``backend``: the artifact's PyTorch
     model, or the exported file ``path`` (default in the artifact directory), checked to come
     from the artifact's weights."""
-    if backend not in BACKENDS:
-        raise ArtifactError(
-            format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
-        )
+    _check_backend(backend)
     if backend == "onnx":
         session = onnx_session(artifact, path, threads)
         return lambda x, lengths: session.run(None, {"inputs": x, "lengths": lengths})[0]

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match, Route
 
 from padless import __version__
-from padless.batcher import BatchStats, MicroBatcher, QueueFull
+from padless.batcher import BatchStats, MicroBatcher, QueueFull, stack_rows
 from padless.config import ServeSettings
 from padless.errors import DataError
 from padless.monitoring import Metrics, instrument
@@ -175,10 +175,7 @@ class State:
     def _run(self, batch: list) -> list:
         """Worker thread: one length-sorted batch of encoded inputs → one logits row each."""
         x, lengths = pad(batch)
-        out = self.predictor.run(x, lengths)
-        if self.tagging:
-            return [out[k, : int(n)] for k, n in enumerate(lengths)]
-        return list(out)
+        return stack_rows(self.predictor.run(x, lengths), lengths, self.tagging)
 
     def results(self, rows: list[np.ndarray]) -> list[dict]:
         """One request's logits rows → its predictions (one vectorised call per request)."""

@@ -412,7 +412,6 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> d
             bar.set_postfix(loss=f"{total_loss / n:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
         # Epoch sums over every rank (a world of one returns them unchanged).
         total_loss, n, seen, correct, counted = world.sum([total_loss, n, seen, correct, counted])
-        shares = world.gather([int(i) for b in batches for i in b])
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "lr": optimizer.param_groups[0]["lr"],
@@ -422,6 +421,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> d
             record["train_accuracy"] = correct / counted
         record["tokens_per_s"] = seen / (time.perf_counter() - tick)
         if world.distributed:  # what each rank trained on: equal steps, disjoint examples
+            shares = world.gather([int(i) for b in batches for i in b])
             steps = world.gather(len(batches))
             record["ranks"] = {
                 "steps": steps,
