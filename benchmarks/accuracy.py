@@ -83,8 +83,8 @@ def tfidf_baseline(out: Path) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from padless.config import load_config
-    from padless.data import assign_validation
-    from padless.pipeline import load_data
+    from padless.data.dataset import assign_validation
+    from padless.data.sources import load_data
 
     t0 = time.perf_counter()
     cfg = load_config(ROOT / "configs" / "imdb.toml", [f"data.path={TASKS['imdb'][1]}"])

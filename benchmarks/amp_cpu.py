@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from padless.config import load_config
-from padless.train import train
+from padless.train.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -83,7 +83,7 @@ def train_model(args) -> Path:
 
 
 def export_all(model_dir: Path, work: Path) -> dict[str, dict]:
-    from padless.export import FORMATS, export_artifact
+    from padless.deploy.export import FORMATS, export_artifact
 
     reports = {}
     for fmt in ("onnx", "onnx-int8", "torchscript"):
@@ -103,7 +103,7 @@ def runners(predictor, reports: dict, threads: int) -> dict:
     kernels run one sequence's steps on one core, and for single inputs extra threads cost
     more than they give.
     """
-    from padless.predict import backend_runner
+    from padless.deploy.backends import backend_runner
 
     model = predictor.artifact.model.eval()
     tutorial = TutorialModel(model).eval()
@@ -127,7 +127,7 @@ def runners(predictor, reports: dict, threads: int) -> dict:
 
 
 def batches(encoded: list, idx: np.ndarray, size: int):
-    from padless.batching import collate
+    from padless.batching.collate import collate
 
     order = idx[np.argsort([len(encoded[i]) for i in idx], kind="stable")]
     for start in range(0, len(order), size):
@@ -191,7 +191,7 @@ def main() -> None:
     torch.set_flush_denormal(True)
 
     import padless
-    from padless.datasets import imdb
+    from padless.data.imdb import imdb
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     model_dir = Path(args.model) if args.model else train_model(args)

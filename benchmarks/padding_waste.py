@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from padless.batching import BucketBatchSampler, TokenBudgetSampler, padding_waste
-from padless.datasets import imdb
-from padless.text import clean_text, word_tokenize
+from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
+from padless.batching.waste import padding_waste
+from padless.data.imdb import imdb
+from padless.encode.text import clean_text, word_tokenize
 
 ROOT = Path(__file__).resolve().parent
 

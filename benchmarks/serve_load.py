@@ -59,7 +59,7 @@ def train_model(args) -> Path:
 
 
 def request_texts(args) -> list[str]:
-    from padless.datasets import imdb, imdb_sample
+    from padless.data.imdb import imdb, imdb_sample
 
     data = imdb(args.data, splits=("test",), progress=False) if Path(args.data).exists() else None
     texts = (data or imdb_sample().split("test")).texts

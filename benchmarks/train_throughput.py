@@ -214,7 +214,7 @@ def cpu_flags() -> list[str]:
 
 
 def _encoder_contract() -> dict:
-    from padless.models import RecurrentEncoder
+    from padless.models.encoder import RecurrentEncoder
 
     params = inspect.signature(RecurrentEncoder.__init__).parameters
     forward = inspect.signature(RecurrentEncoder.forward).parameters
@@ -229,7 +229,7 @@ def _build_batches(spec: dict, batches: list[list[int]], pad: str):
     """Padded float batches (collate) for lists of subset positions; features seeded per review."""
     import torch
 
-    from padless.batching import collate
+    from padless.batching.collate import collate
 
     out = []
     for positions in batches:
@@ -297,7 +297,7 @@ def child_row(spec: dict, key: str) -> dict:
     from torch import nn
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    from padless.models import RecurrentEncoder
+    from padless.models.encoder import RecurrentEncoder
 
     source_hash = padless_source_sha256()
     desc, batching, pad, impl, execution, flush, slow, want_state = ROWS[key]
@@ -474,7 +474,7 @@ def _snapshot_hash(package: Path) -> str:
 
 
 def load_subset(args) -> dict:
-    from padless.datasets import imdb
+    from padless.data.imdb import imdb
 
     train = imdb(args.data, splits=("train",), progress=False)
     rng = np.random.default_rng(args.seed)
@@ -487,7 +487,7 @@ def load_subset(args) -> dict:
 
 
 def batch_plans(lengths: np.ndarray, args) -> dict[str, list[list[int]]]:
-    from padless.batching import BucketBatchSampler
+    from padless.batching.samplers import BucketBatchSampler
 
     rand = BucketBatchSampler(lengths, args.batch_size, seed=args.seed, bucket_size_multiplier=1)
     bucket = BucketBatchSampler(lengths, args.batch_size, seed=args.seed)

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ logger = logging.getLogger("padless")
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from padless.config import load_config
-    from padless.train import train
+    from padless.train.loop import train
 
     cfg = load_config(args.config, args.set)  # errors surface before any process starts
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -58,8 +59,8 @@ def _torchrun(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from padless.evaluate import evaluate_artifact
-    from padless.metrics import format_metrics
+    from padless.deploy.evaluate import evaluate_artifact
+    from padless.evaluation.metrics import format_metrics
 
     result = evaluate_artifact(
         args.model,
@@ -100,7 +101,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from padless.predict import load, read_inputs
+    from padless.deploy.inputs import read_inputs
+    from padless.deploy.predict import load
 
     predictor = load(args.model, backend=args.backend, onnx_path=args.onnx, threads=args.threads)
     as_csv = bool(args.output) and args.output.lower().endswith(".csv")
@@ -138,9 +140,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from padless.evaluate import evaluate_artifact
-    from padless.export import export_artifact
-    from padless.train import HEADLINE
+    from padless.deploy.evaluate import evaluate_artifact
+    from padless.deploy.export import export_artifact
+    from padless.train.loop import HEADLINE
 
     report = export_artifact(args.model, args.out, fmt=args.format)
     if args.eval:  # score the model and its export on real data, side by side
@@ -173,16 +175,16 @@ def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
     """Token lengths of DATA (a table, an IMDB tarball/CSV, 'imdb-sample', or a .ts file)."""
     source = args.data
     if source.endswith(".ts"):
-        from padless.timeseries import read_ts
+        from padless.data.ts import read_ts
 
         return read_ts(source).lengths(), source
-    from padless import datasets
-    from padless.data import read_text_table
+    from padless.data.imdb import imdb, imdb_sample
+    from padless.data.text_table import read_text_table
 
     if source == "imdb-sample":
-        ds = datasets.imdb_sample()
+        ds = imdb_sample()
     elif source == "imdb" or source.endswith((".tar.gz", ".tgz")) or Path(source).is_dir():
-        ds = datasets.imdb(None if source == "imdb" else source)
+        ds = imdb(None if source == "imdb" else source)
     else:
         ds = read_text_table(
             source,
@@ -202,14 +204,14 @@ def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
     if args.tokenizer == "whitespace":
         lengths = [len(t.split()) for t in ds.texts]
     else:
-        from padless.text import clean_text, word_tokenize
+        from padless.encode.text import clean_text, word_tokenize
 
         lengths = [len(word_tokenize(clean_text(t))) for t in ds.texts]
     return np.asarray(lengths, dtype=np.int64), f"{source} ({args.split}, {args.tokenizer} tokens)"
 
 
 def _cmd_lengths(args: argparse.Namespace) -> int:
-    from padless.lengths import analyze_lengths, format_report, plot_histogram
+    from padless.batching.waste import analyze_lengths, format_report, plot_histogram
 
     start = time.perf_counter()
     lengths, label = _lengths_of(args)
@@ -234,7 +236,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import dataclasses
 
     from padless.config import ServeSettings
-    from padless.serve import serve
+    from padless.serve.app import serve
 
     names = {f.name for f in dataclasses.fields(ServeSettings)}
     settings = ServeSettings(**{k: v for k, v in vars(args).items() if k in names})
@@ -246,8 +248,8 @@ def _serve_parser(sub) -> None:
     from padless.config import ServeSettings
 
     d = ServeSettings()
-    p = sub.add_parser(
-        "serve", help="HTTP server: micro-batched /v1/predict, streaming sessions, /metrics"
+    p = _command(
+        sub, "serve", help="HTTP server: micro-batched /v1/predict, streaming sessions, /metrics"
     )
     p.add_argument("model", help="model directory, e.g. runs/imdb/model")
     p.add_argument("--host", default=d.host)
@@ -280,18 +282,30 @@ def _serve_parser(sub) -> None:
     p.set_defaults(func=_cmd_serve)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="padless", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"padless {__version__}")
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="no progress bars or info logs (default when CI is set)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = (
+    "Train, evaluate, export and serve exact recurrent models on variable-length sequences. "
+    "Run `padless COMMAND --help` for a command's options."
+)
+_QUIET_HELP = "no progress bars or info logs (default when CI is set)"
 
-    p = sub.add_parser("train", help="train a model from a TOML config")
+
+def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand parser that also takes ``-q`` after the command (``padless train -q``);
+    its SUPPRESS default keeps a ``-q`` given before the command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP
+    )
+    return sub.add_parser(name, parents=[common], **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="padless", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"padless {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+
+    p = _command(sub, "train", help="train a model from a TOML config")
     p.add_argument("config", help="TOML config, e.g. configs/imdb-sample.toml")
     p.add_argument(
         "--set",
@@ -315,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser(
-        "evaluate", help="accuracy, macro-F1, ROC-AUC and confusion matrix of a model on data"
+    p = _command(
+        sub, "evaluate", help="accuracy, macro-F1, ROC-AUC and confusion matrix of a model on data"
     )
     p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
     p.add_argument(
@@ -346,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="predict with a trained model; one JSON line per input")
+    p = _command(sub, "predict", help="predict with a trained model; one JSON line per input")
     p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
     p.add_argument(
         "--input",
@@ -383,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("export", help="export a model to ONNX with lengths kept inside the graph")
+    p = _command(sub, "export", help="export a model to ONNX with lengths kept inside the graph")
     p.add_argument("model", help="model directory, e.g. runs/imdb-sample/model")
     p.add_argument(
         "--format",
@@ -408,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _serve_parser(sub)
 
-    p = sub.add_parser("lengths", help="length histogram and padding waste per batching strategy")
+    p = _command(sub, "lengths", help="length histogram and padding waste per batching strategy")
     p.add_argument(
         "data",
         help="CSV/TSV/JSONL/Parquet file, IMDB tarball or CSV, a .ts file, "

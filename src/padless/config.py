@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from padless.errors import config_error
+from padless.models.names import CELLS, EXECUTIONS, NONLINEARITIES, POOLINGS, TASKS
 
 
 @dataclass(frozen=True)
@@ -235,14 +236,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
         "adding",
         "running_sum_mod",
     ),
-    "data.task": ("auto", "binary", "multiclass", "multilabel", "regression", "tagging"),
+    "data.task": ("auto", *TASKS),
     "data.nan_policy": ("raise", "drop_steps", "zero"),
     "text.tokenizer": ("word", "wordpiece", "bpe"),
     "text.truncation": ("head", "tail", "head+tail"),
-    "model.cell": ("lstm", "gru", "rnn"),
-    "model.pooling": ("last", "mean", "max", "attention"),
-    "model.nonlinearity": ("tanh", "relu"),
-    "model.execution": ("auto", "padded", "packed", "reference"),
+    "model.cell": CELLS,
+    "model.pooling": POOLINGS,
+    "model.nonlinearity": NONLINEARITIES,
+    "model.execution": EXECUTIONS,
     "train.sampler": ("bucket", "token_budget", "random"),
     "train.scheduler": ("plateau", "cosine", "onecycle", "none"),
     "train.amp": ("auto", "off", "bf16", "fp16"),

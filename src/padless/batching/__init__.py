@@ -1,0 +1,51 @@
+"""Ragged batches with as little padding as possible.
+
+Holds :func:`collate` and :class:`Batch` (``collate``), the length-bucketed and token-budget
+samplers, deterministic per seed and epoch and sharded by rank (``samplers``), and the padding
+accounting with the ``padless lengths`` report (``waste``).
+
+May import: :mod:`padless.errors`, numpy, torch.
+"""
+
+from typing import TYPE_CHECKING
+
+from padless.lazy import exports
+
+if TYPE_CHECKING:
+    from padless.batching.collate import IGNORE_INDEX, Batch, collate, make_batch
+    from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
+    from padless.batching.waste import (
+        analyze_lengths,
+        format_report,
+        padding_totals,
+        padding_waste,
+        plot_histogram,
+    )
+
+_EXPORTS = {
+    "Batch": "collate",
+    "collate": "collate",
+    "make_batch": "collate",
+    "IGNORE_INDEX": "collate",
+    "BucketBatchSampler": "samplers",
+    "TokenBudgetSampler": "samplers",
+    "padding_totals": "waste",
+    "padding_waste": "waste",
+    "analyze_lengths": "waste",
+    "format_report": "waste",
+    "plot_histogram": "waste",
+}
+__all__ = [
+    "Batch",
+    "BucketBatchSampler",
+    "IGNORE_INDEX",
+    "TokenBudgetSampler",
+    "analyze_lengths",
+    "collate",
+    "format_report",
+    "make_batch",
+    "padding_totals",
+    "padding_waste",
+    "plot_histogram",
+]
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -1,0 +1,75 @@
+"""Export a trained model to ONNX with exact variable-length semantics inside the graph.
+
+The graph takes ``inputs`` (int64 ids (B, T) / (B, T, K), or float (B, T, F)) and int64
+``lengths`` (B,), with dynamic batch and time axes, and returns ``logits``. Exporters usually
+lose the lengths (tracing ``PackedSequence`` fails or records a graph that reads padding); here
+every recurrent layer becomes one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node fed ``sequence_lens``,
+which runs each sequence only over its own steps, the reverse direction included. The rest of
+the model (embedding, conv front end, masks, pooling, head) is traced from the same
+:class:`~padless.models.SequenceClassifier` code that runs eagerly, and after writing the file
+ONNX Runtime is checked against eager on a ragged batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from padless.deploy.artifact import DEFAULT_NAMES, WEIGHTS_KEY, weights_digest
+from padless.deploy.onnx import _stamp, export_onnx, quantize_onnx
+from padless.errors import ExportError, format_error
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "onnx-int8", "torchscript")
+
+
+def export_artifact(
+    directory: str | Path, out: str | Path | None = None, fmt: str = "onnx"
+) -> dict[str, Any]:
+    """Export the model of an artifact directory (``DIR/model``) to ``out``.
+
+    ``fmt`` is ``"onnx"`` (fp32), ``"onnx-int8"`` (the fp32 export, checked against eager,
+    then dynamically quantised) or ``"torchscript"`` (:mod:`padless.torchscript`). ``out``
+    defaults to ``DIR/model.onnx`` / ``DIR/model-int8.onnx`` / ``DIR/model-torchscript.pt``,
+    where ``padless predict --backend onnx|torchscript`` looks. The file records the sha256 of
+    the weights it came from, so a predictor refuses an export of another model.
+    """
+    import tempfile
+
+    from padless.deploy.artifact import load_artifact
+
+    if fmt not in FORMATS:
+        raise ExportError(
+            format_error("--format", f"one of {', '.join(FORMATS)}", repr(fmt), "pick one")
+        )
+    art = load_artifact(directory)
+    out = Path(out) if out is not None else Path(directory) / DEFAULT_NAMES[fmt]
+    text = art.pipeline.text
+    ids_per_step = 2 if text is not None and text.bigrams is not None else 1
+    digest = weights_digest(directory)
+    if fmt == "torchscript":
+        from padless import __version__
+        from padless.deploy.torchscript import export_torchscript
+
+        meta = {WEIGHTS_KEY: digest, "padless.version": __version__}
+        report = export_torchscript(art.model, out, ids_per_step=ids_per_step, metadata=meta)
+        return {"format": fmt, **report}
+    if fmt == "onnx":
+        report = export_onnx(art.model, out, ids_per_step=ids_per_step)
+        _stamp(out, digest)
+        return {"format": fmt, **report, "bytes": out.stat().st_size}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        report = export_onnx(art.model, fp32, ids_per_step=ids_per_step)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        q = quantize_onnx(fp32, out, art.model, ids_per_step)
+    _stamp(out, digest)
+    logger.info(
+        "int8: %d → %d bytes; max logit change vs fp32 %.3g",
+        q["fp32_bytes"],
+        q["bytes"],
+        q["int8_max_abs_change"],
+    )
+    return {"format": fmt, **report, "path": str(out), **q, "bytes": out.stat().st_size}

@@ -1,0 +1,44 @@
+"""Export a trained model to ONNX with exact variable-length semantics inside the graph.
+
+The graph takes ``inputs`` (int64 ids (B, T) / (B, T, K), or float (B, T, F)) and int64
+``lengths`` (B,), with dynamic batch and time axes, and returns ``logits``. Exporters usually
+lose the lengths (tracing ``PackedSequence`` fails or records a graph that reads padding); here
+every recurrent layer becomes one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node fed ``sequence_lens``,
+which runs each sequence only over its own steps, the reverse direction included. The rest of
+the model (embedding, conv front end, masks, pooling, head) is traced from the same
+:class:`~padless.models.SequenceClassifier` code that runs eagerly, and after writing the file
+ONNX Runtime is checked against eager on a ragged batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import torch
+from torch import Tensor, nn
+
+from padless.models.classifier import SequenceClassifier
+from padless.models.lengths import lengths_mask
+
+logger = logging.getLogger(__name__)
+
+def eval_copy(model: SequenceClassifier) -> SequenceClassifier:
+    """A float32 CPU copy in eval mode: what exports are built from and checked against,
+    leaving the caller's model (its device and mode) untouched."""
+    return copy.deepcopy(model).cpu().float().eval()
+
+
+def example_inputs(
+    model: SequenceClassifier, batch: int = 3, steps: int = 6, ids_per_step: int = 1
+) -> tuple[Tensor, Tensor]:
+    """A ragged (inputs, lengths) pair of the kind the model reads, zero past each length."""
+    g = torch.Generator().manual_seed(batch * 1000 + steps)
+    lengths = torch.tensor([steps] + [max(1, steps - 2 - i) for i in range(batch - 1)])
+    if isinstance(model.embed, nn.Embedding):
+        shape = (batch, steps) if ids_per_step == 1 else (batch, steps, ids_per_step)
+        inputs = torch.randint(1, model.embed.num_embeddings, shape, generator=g)
+    else:
+        inputs = torch.randn(batch, steps, model.embed.in_features, generator=g)
+    inputs = inputs * lengths_mask(lengths, steps).reshape(batch, steps, *[1] * (inputs.dim() - 2))
+    return inputs, lengths

@@ -1,0 +1,97 @@
+"""Evaluation: the loss of each task, a model run over an encoded split, and ``padless evaluate``.
+
+Shapes: B batch, T padded time, C outputs. Every split is run in length-sorted batches (little
+padding); outputs are put back in split order before metrics are computed, so the numbers do
+not depend on the batching.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from padless.batching.collate import make_batch
+from padless.batching.samplers import BucketBatchSampler
+from padless.encode.labels import LabelSpace
+from padless.encode.splits import Split
+from padless.evaluation.losses import compute_loss
+from padless.evaluation.metrics import compute_metrics
+
+logger = logging.getLogger(__name__)
+
+@torch.no_grad()
+def run_split(
+    model: nn.Module,
+    split: Split,
+    labels: LabelSpace,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    desc: str = "eval",
+    quiet: bool = True,
+    world=None,
+) -> dict[str, Any]:
+    """Loss and task metrics (:func:`padless.metrics.compute_metrics`) of ``model`` on ``split``.
+
+    Under ``torchrun`` (``world``: a :class:`padless.distributed.World` of several ranks) each
+    rank runs every ``world.size``-th row and the outputs are gathered, so every rank returns
+    the metrics a single process would.
+    """
+    model.eval()
+    task = labels.task
+    rows = np.arange(len(split))
+    if world is not None and world.distributed:
+        rows = rows[world.rank :: world.size]
+    outputs, total_loss, weight = _outputs(
+        model, split, rows, task, batch_size, device, autocast, desc, quiet
+    )
+    if world is not None and world.distributed:
+        parts = world.gather((rows, outputs, total_loss, weight))
+        outputs = [None] * len(split)
+        for part_rows, part_out, _, _ in parts:
+            for i, out in zip(part_rows, part_out, strict=True):
+                outputs[i] = out
+        total_loss, weight = sum(p[2] for p in parts), sum(p[3] for p in parts)
+    targets = _targets_array(split, task)
+    if task == "tagging":
+        out_arr = np.concatenate(outputs)
+    else:
+        out_arr = np.stack(outputs)
+    metrics = compute_metrics(task, targets, out_arr, num_classes=len(labels.classes))
+    return {"loss": total_loss / max(weight, 1), **metrics}
+
+
+def _outputs(model, split, rows, task, batch_size, device, autocast, desc, quiet):
+    """Outputs of ``rows`` of ``split`` (in ``rows`` order), the summed loss and its weight."""
+    lengths = split.lengths()[rows]
+    sampler = BucketBatchSampler(lengths=lengths, batch_size=batch_size, shuffle=False)
+    outputs: list[np.ndarray | None] = [None] * len(rows)
+    total_loss, weight = 0.0, 0
+    bar = tqdm(sampler, desc=desc, disable=True if quiet else None, leave=False, unit="batch")
+    for local in bar:
+        idx = [int(rows[k]) for k in local]
+        batch = make_batch(split, idx, task).to(device)
+        with autocast():
+            logits = model(batch.inputs, batch.lengths)
+        n = batch.num_tokens if task == "tagging" else len(idx)
+        total_loss += float(compute_loss(logits, batch.labels, task)) * n
+        weight += n
+        out = logits.float().cpu().numpy()
+        for k, j in enumerate(local):
+            outputs[j] = out[k, : int(batch.lengths[k])] if task == "tagging" else out[k]
+    return outputs, total_loss, weight
+
+
+def _targets_array(split: Split, task: str) -> np.ndarray:
+    if task == "tagging":
+        return np.concatenate([np.asarray(t, dtype=np.int64) for t in split.targets])
+    dtype = np.float64 if task == "regression" else np.int64
+    return np.asarray(split.targets, dtype=dtype)

@@ -1,0 +1,165 @@
+"""Recurrent models over right-padded batches that give exactly what a per-sequence loop gives.
+
+Shapes (used in every docstring here): B batch, T padded time, I input features, E embedding
+size, H hidden size, D directions (1 or 2), L layers, C outputs. Every model takes
+``forward(inputs, lengths)``: ``inputs`` (B, T) int64 token ids or (B, T, I) float features,
+right-padded by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
+
+Why the ``padded`` path is exact:
+
+* forward direction: a right-padded sequence is processed from step 0, so steps ``t < length``
+  never see padding; later steps are zeroed;
+* reverse direction: each sequence is reversed *within its own length* (padding stays at the
+  end), run forward, and reversed back, so it too starts at its own last real step;
+* final states are read at each sequence's own last real step: ``h`` from the outputs, and the
+  LSTM cell state ``c`` by running the batch (sorted by length) in time segments that end at each
+  distinct length, carrying the state, so ``c`` is returned exactly where a sequence ends;
+* pooling only reads real steps (masked mean / max / attention, or the final states).
+
+Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
+rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
+:mod:`padless.kernels` when it is built, which runs both directions without gathers and skips
+padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
+(``PackedSequence`` through torch's fused kernels), ``reference`` (the
+explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
+``auto`` = ``padded`` on every device and in both training and inference: measured on a
+2-core CPU (BENCHMARKS.md, ``benchmarks/train_throughput.py --all``), padded trains a BiLSTM
+~35x faster than packed (GRU ~12x, through torch's kernels) and runs inference ~2x faster.
+On CUDA it is the same choice, unmeasured here for lack of a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from padless.config import ModelConfig
+from padless.errors import ConfigError
+from padless.models.encoder import RecurrentEncoder
+from padless.models.frontend import ConvFrontEnd
+from padless.models.hybrid import HybridEncoder
+from padless.models.lengths import check_lengths, lengths_mask
+from padless.models.names import TASKS
+from padless.models.pooling import MaskedPooling
+
+
+class SequenceClassifier(nn.Module):
+    """Embedding (token ids) or linear projection (numeric features) → encoder → head.
+
+    ``inputs`` are token ids (B, T), K token ids per step (B, T, K) whose embeddings are summed
+    (word + bigram, ``text.ngrams = 2``), or float features (B, T, F).
+    ``conv_channels`` > 0 puts a :class:`ConvFrontEnd` between the embedding and the encoder.
+    ``embedding_skip`` feeds the head the masked mean of the embedded steps (B, E) next to
+    the pooled encoder output: a bag-of-embeddings path (fastText, with bigram ids) beside the
+    recurrent one, which sees word order.
+    ``forward(inputs, lengths)`` returns logits (B, C) after masked pooling, or, for
+    ``task="tagging"``, per-step logits (B, T, C) that are zero at padded steps (mask the loss
+    with ``lengths``). ``binary`` has C = 1; ``regression`` returns C raw values.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_outputs: int,
+        vocab_size: int | None = None,
+        num_features: int | None = None,
+        embedding_dim: int = 128,
+        hidden_size: int = 128,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        pooling: str = "mean",
+        task: str = "multiclass",
+        nonlinearity: str = "tanh",
+        execution: str = "auto",
+        transformer_layers: int = 0,
+        transformer_heads: int = 4,
+        embedding_dropout: float = 0.0,
+        embedding_skip: bool = False,
+        conv_channels: int = 0,
+        conv_kernel: int = 5,
+        conv_layers: int = 1,
+    ):
+        super().__init__()
+        if (vocab_size is None) == (num_features is None):
+            raise ValueError("give exactly one of vocab_size (token ids) or num_features")
+        if task not in TASKS:
+            raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+        self.task = task
+        if vocab_size is not None:
+            self.embed: nn.Module = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        else:
+            self.embed = nn.Linear(num_features, embedding_dim)
+        self.conv = (
+            ConvFrontEnd(embedding_dim, conv_channels, conv_kernel, conv_layers)
+            if conv_channels
+            else None
+        )
+        encoder = RecurrentEncoder(
+            cell,
+            conv_channels or embedding_dim,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            nonlinearity,
+            execution,
+        )
+        if transformer_layers:
+            encoder = HybridEncoder(
+                encoder, encoder.output_size, transformer_heads, transformer_layers, dropout=dropout
+            )
+        self.encoder = encoder
+        size = encoder.output_size
+        self.pool = (
+            None if task == "tagging" else MaskedPooling(pooling, size, encoder.num_directions)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)  # on (B, T, E); padding stays 0
+        if embedding_skip and task == "tagging":
+            raise ValueError("embedding_skip: a pooled-sequence option; tagging has no pooling")
+        self.skip = MaskedPooling("mean", embedding_dim, 1) if embedding_skip else None
+        self.head = nn.Linear(size + (embedding_dim if embedding_skip else 0), num_outputs)
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        lengths = check_lengths(lengths, inputs.shape[0], inputs.shape[1])
+        x = self.embed(inputs)  # (B, T, E), or (B, T, K, E) for K ids per step (word + bigram)
+        if x.dim() == 4:
+            x = x.sum(dim=2)  # padding id 0 embeds to zero, so unknown bigrams add nothing
+        x = self.embedding_dropout(x)
+        h = self.conv(x, lengths) if self.conv is not None else x  # (B, T, C)
+        out, _ = self.encoder(h, lengths, return_state=False)  # (B, T, D*H)
+        if self.pool is None:
+            mask = lengths_mask(lengths.to(out.device), out.shape[1])[..., None]
+            return self.head(self.dropout(out)) * mask  # (B, T, C)
+        pooled = self.pool(out, lengths)  # (B, D*H)
+        if self.skip is not None:  # + the masked mean of the embedded steps (B, E)
+            real = lengths_mask(lengths.to(x.device), x.shape[1])[..., None]  # a Linear
+            pooled = torch.cat([pooled, self.skip(x * real, lengths)], dim=-1)  # embeds 0 ≠ 0
+        return self.head(self.dropout(pooled))  # (B, C)
+
+
+def model_arguments(
+    config: ModelConfig, *, num_outputs: int, task: str, inputs: Mapping[str, int]
+) -> dict[str, Any]:
+    """The :class:`SequenceClassifier` keyword arguments of a ``[model]`` table: every field
+    of ``config`` plus what the data decides (``num_outputs`` and ``task`` from the labels,
+    ``inputs`` = ``{"vocab_size": V}`` or ``{"num_features": F}`` from the input pipeline).
+    Artifacts store exactly this dict, so :func:`build_model` rebuilds the trained model."""
+    return {**dataclasses.asdict(config), "num_outputs": num_outputs, "task": task, **inputs}
+
+
+def build_model(arguments: Mapping[str, Any], where: str = "config [model]") -> SequenceClassifier:
+    """The one place a model is built from its arguments (:func:`model_arguments`), for
+    training and for loading an artifact; a bad combination (e.g. ``relu`` with an LSTM, heads
+    that do not divide the model size, an unknown key) raises :class:`ConfigError` naming
+    ``where``."""
+    try:
+        return SequenceClassifier(**arguments)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None

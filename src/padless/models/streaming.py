@@ -1,0 +1,129 @@
+"""Stateful streaming: feed a sequence piece by piece and get the prediction for everything
+seen so far, computed from the carried recurrent state in O(new steps).
+
+Shapes: N new steps, E embedding, H hidden, L layers, C outputs. A :class:`Stream` holds, per
+sequence, the recurrent state of every layer (h, and c for an LSTM) and what the pooling needs
+to be updated without re-reading old steps: the last output (``last``), a running sum and
+count (``mean``), a running maximum (``max``), or an online softmax (running maximum score,
+weighted sum and normaliser, for ``attention``), plus the running sum of embedded steps for
+``embedding_skip``. Appending steps runs the recurrent layers (as ``nn.LSTM`` / ``nn.GRU`` /
+``nn.RNN`` sharing the model's weights) from that state over the new steps only, so after any
+split of a sequence into pieces the result equals the whole-sequence prediction (float
+rounding aside).
+
+Only models whose step t depends on steps ≤ t can stream: unidirectional, without a conv
+front end (its window looks ahead), a transformer (it attends to every step), bigram ids or
+patches (they join neighbouring steps). :func:`streamable` says why a model cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from padless.models.classifier import SequenceClassifier
+from padless.models.hybrid import HybridEncoder
+
+_RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def streamable(model: SequenceClassifier, ids_per_step: int = 1, patch_size: int = 1) -> str | None:
+    """None if ``model`` can stream, else the reason it cannot (for a 409 response)."""
+    enc = model.encoder
+    if isinstance(enc, HybridEncoder):
+        return "an RNN → Transformer hybrid attends to every step, later ones included"
+    if enc.bidirectional:
+        return "a bidirectional model reads each sequence from its end too"
+    if model.conv is not None:
+        return "the conv front end's window reads steps ahead of the current one"
+    if ids_per_step != 1:
+        return "bigram ids join each token with the next one"
+    if patch_size != 1:
+        return "data.patch_size folds later steps into the current one"
+    return None
+
+
+@dataclass
+class StreamState:
+    """What one sequence carries between appends (tensors of batch 1)."""
+
+    steps: int = 0
+    hidden: Tensor | tuple[Tensor, Tensor] | None = None  # (L, 1, H) or LSTM (h, c)
+    last: Tensor | None = None  # (1, H): the last output
+    total: Tensor | None = None  # (1, H): running sum (mean) or maximum (max)
+    score_max: Tensor | None = None  # (1, 1) attention: running maximum score
+    weight_sum: Tensor | None = None  # (1, 1) attention: Σ exp(score - score_max)
+    skip_sum: Tensor | None = None  # (1, E): running sum of embedded steps
+
+
+class Stream:
+    """Incremental prediction for one streamable model (see the module docstring).
+
+    ``append(state, x)`` takes the new steps as the model reads them (ids (N,), or features
+    (N, F)) and returns logits: (C,) for a pooled model, (N, C) for tagging (one row per new
+    step).
+    """
+
+    def __init__(self, model: SequenceClassifier):
+        reason = streamable(model)
+        if reason is not None:
+            raise ValueError(f"this model cannot stream: {reason}")
+        self.model = model.eval()
+        enc = model.encoder
+        kwargs = {"nonlinearity": enc.nonlinearity} if enc.cell == "rnn" else {}
+        self.rnn = _RNN[enc.cell](
+            enc.input_size, enc.hidden_size, enc.num_layers, batch_first=True, **kwargs
+        )
+        self.rnn.load_state_dict(enc.state_dict())  # nn.LSTM / GRU / RNN parameter names
+        self.rnn.eval()
+        self.tagging = model.pool is None
+        self.pooling = None if self.tagging else model.pool.kind
+
+    @torch.inference_mode()
+    def append(self, state: StreamState, steps: np.ndarray) -> np.ndarray:
+        m = self.model
+        x = m.embed(torch.as_tensor(np.asarray(steps))[None])  # (1, N, E)
+        out, state.hidden = self.rnn(x, state.hidden)  # (1, N, H)
+        state.steps += x.shape[1]
+        if self.tagging:
+            return m.head(out)[0].numpy()  # (N, C)
+        self._pool(state, out)
+        pooled = self._pooled(state)
+        if m.skip is not None:
+            s = x.sum(1)
+            state.skip_sum = s if state.skip_sum is None else state.skip_sum + s
+            pooled = torch.cat([pooled, state.skip_sum / state.steps], dim=-1)
+        return m.head(pooled)[0].numpy()  # (C,)
+
+    def _pool(self, state: StreamState, out: Tensor) -> None:
+        kind = self.pooling
+        state.last = out[:, -1]
+        if kind == "mean":
+            s = out.sum(1)
+            state.total = s if state.total is None else state.total + s
+        elif kind == "max":
+            mx = out.amax(1)
+            state.total = mx if state.total is None else torch.maximum(state.total, mx)
+        elif kind == "attention":  # online softmax over all steps so far
+            scores = self.model.pool.score(out)  # (1, N, 1)
+            new_max = scores.amax(1)  # (1, 1)
+            if state.score_max is not None:
+                new_max = torch.maximum(new_max, state.score_max)
+            w = torch.exp(scores - new_max[:, None])  # (1, N, 1)
+            part, norm = (w * out).sum(1), w.sum(1)
+            if state.score_max is not None:
+                decay = torch.exp(state.score_max - new_max)
+                part, norm = part + decay * state.total, norm + decay * state.weight_sum
+            state.score_max, state.total, state.weight_sum = new_max, part, norm
+
+    def _pooled(self, state: StreamState) -> Tensor:
+        if self.pooling == "mean":
+            return state.total / state.steps
+        if self.pooling == "max":
+            return state.total
+        if self.pooling == "attention":
+            return state.total / state.weight_sum
+        return state.last  # "last"

@@ -1,0 +1,172 @@
+"""padless.predict: padding to the graph's arrays, streamed input files, and the ONNX backend
+running with PyTorch absent (the [edge] install)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from padless.cli import main
+from padless.deploy.inputs import read_inputs
+from padless.deploy.predict import pad
+from padless.errors import DataError
+
+TINY = """
+[data]
+source = "imdb-sample"
+limit = 300
+[text]
+max_size = 1500
+max_length = 48
+[model]
+embedding_dim = 8
+hidden_size = 8
+bidirectional = true
+[train]
+epochs = 1
+batch_size = 32
+"""
+
+TEXTS = [
+    "great film",
+    "awful, boring film with a dull plot and worse acting",
+    "ok",
+    "a fine, moving story",
+    "bad",
+]
+
+
+# ----------------------------------------------------------------------------------------- pad
+def test_pad_keeps_order_and_zero_fills_each_kind():
+    x, lengths = pad([[3, 4, 5], [7], [1, 2]])
+    assert x.dtype == np.int64 and lengths.dtype == np.int64
+    assert x.tolist() == [[3, 4, 5], [7, 0, 0], [1, 2, 0]] and lengths.tolist() == [3, 1, 2]
+    x, _ = pad([np.ones((2, 2), np.int64), np.full((1, 2), 9)])  # K ids per step
+    assert x.shape == (2, 2, 2) and x[1].tolist() == [[9, 9], [0, 0]]
+    x, lengths = pad([np.ones((1, 3), np.float32), np.ones((4, 3), np.float32)])
+    assert x.dtype == np.float32 and x.shape == (2, 4, 3) and x[0, 1:].sum() == 0
+    with pytest.raises(DataError, match="at least one input"):
+        pad([])
+    with pytest.raises(DataError, match="row 1"):
+        pad([[1], []])
+
+
+# ----------------------------------------------------------------------------- streamed input
+def test_read_inputs_streams_chunks_in_order_with_offsets(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes("".join(f"text {i}\r\n" for i in range(7)).encode())
+    seen = []
+    chunks = list(read_inputs(str(src), chunk_size=3, progress=seen.append))
+    assert [(o, len(c)) for o, c, _ in chunks] == [(0, 3), (3, 3), (6, 1)]
+    assert [t for _, c, _ in chunks for t in c] == [f"text {i}" for i in range(7)]
+    assert sum(seen) == src.stat().st_size  # the progress bar reaches the file size
+
+
+def test_read_inputs_is_lazy_a_late_error_comes_after_earlier_chunks(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"one\ntwo\nthree\n\xff\xfe broken\n")
+    it = read_inputs(str(src), chunk_size=2)
+    assert next(it)[1] == ["one", "two"]  # yielded before the bad line was read
+    with pytest.raises(DataError, match="line 4.*UTF-8"):
+        list(it)
+
+
+def test_read_inputs_jsonl_fields_blank_lines_and_errors(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n\n{"inputs": [[0.5], [1.5]]}\n')
+    (chunk,) = [c for _, c, _ in read_inputs(str(src))]
+    assert chunk == ["a", [[0.5], [1.5]]]
+    auto = tmp_path / "in.txt"  # a first line starting with "{" means JSON lines too
+    auto.write_text('{"text": "b"}\n')
+    assert next(read_inputs(str(auto)))[1] == ["b"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n{"txt": "b"}\n')
+    with pytest.raises(DataError, match="line 2.*inputs"):
+        list(read_inputs(str(bad)))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("a\n\nb\n")
+    with pytest.raises(DataError, match="line 2.*empty line"):
+        list(read_inputs(str(empty)))
+    with pytest.raises(DataError, match="no such file"):
+        list(read_inputs(str(tmp_path / "missing.txt")))
+
+
+# ------------------------------------------------------------------------ ONNX without torch
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    root = tmp_path_factory.mktemp("edge")
+    cfg = root / "tiny.toml"
+    cfg.write_text(TINY)
+    assert main(["-q", "train", str(cfg), "--out", str(root / "out")]) == 0
+    model = root / "out" / "model"
+    assert main(["-q", "export", str(model)]) == 0  # MODEL/model.onnx
+    return model
+
+
+# Runs in a fresh interpreter where `import torch` (and so safetensors.torch) raises.
+NO_TORCH = "import sys; sys.modules['torch'] = None\n"
+
+
+def run_without_torch(code: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CI": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH + textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_blocking_torch_really_blocks_it():
+    proc = run_without_torch("import torch")
+    assert proc.returncode != 0 and "torch" in proc.stderr
+
+
+def test_onnx_backend_predicts_without_torch_same_as_eager(exported, tmp_path, capsys):
+    import padless
+
+    eager = padless.load(exported).predict(TEXTS)
+    code = """
+        import json, sys
+        import padless
+        p = padless.load(sys.argv[1], backend="onnx", threads=1)
+        assert p.artifact.model is None
+        x, lengths = p.encode(json.loads(sys.argv[2]))
+        print(json.dumps({"predict": p.predict(json.loads(sys.argv[2])),
+                          "shape": list(x.shape), "lengths": lengths.tolist(),
+                          "torch": "torch" in sys.modules and sys.modules["torch"] is not None}))
+    """
+    proc = run_without_torch(code, str(exported), json.dumps(TEXTS))
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["torch"] is False
+    assert got["lengths"] == [len(x) for x in padless.load(exported).encode_each(TEXTS)]
+    assert [r["label"] for r in got["predict"]] == [r["label"] for r in eager]
+    for a, b in zip(got["predict"], eager, strict=True):
+        np.testing.assert_allclose(
+            list(a["scores"].values()), list(b["scores"].values()), atol=1e-5
+        )
+
+
+def test_cli_predict_onnx_without_torch_streams_a_file(exported, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(exported), "--input", str(src), "--output", str(out)]) == 0
+    expected = [json.loads(x) for x in out.read_text().splitlines()]
+    cli = "from padless.cli import main; sys.exit(main(sys.argv[1:]))"
+    edge_out = tmp_path / "edge.jsonl"
+    args = [str(exported), "--input", str(src), "--output", str(edge_out), "--chunk-size", "2"]
+    proc = run_without_torch(cli, "predict", *args, "--backend", "onnx", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    got = [json.loads(x) for x in edge_out.read_text().splitlines()]
+    assert [r["label"] for r in got] == [r["label"] for r in expected]
+    # The eager backend needs torch, and says so rather than failing with a traceback.
+    proc = run_without_torch(cli, "predict", *args)
+    assert proc.returncode == 2 and "--backend onnx" in proc.stderr, proc.stderr
