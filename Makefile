@@ -1,5 +1,6 @@
 # make demo   - create .venv, install padless, train on the embedded IMDB sample, predict two sentences
 # make test   - create/use .venv, install the dev extras, run the whole test suite
+# make typecheck - mypy over src/ (zero errors; run by CI)
 # make edge-check - a torch-free venv (.venv-edge: padless --no-deps + requirements-edge.txt)
 #               predicts with the ONNX export of a model trained in .venv, same as eager
 #
@@ -16,7 +17,7 @@ DEMO_OUT ?= runs/demo
 EDGE ?= .venv-edge
 EDGE_OUT ?= runs/edge-check
 
-.PHONY: demo test install install-dev lint lengths clean edge-check
+.PHONY: demo test install install-dev lint typecheck lengths clean edge-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,5 +64,8 @@ edge-check: install
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
+typecheck: install-dev
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) $(EDGE) runs lengths-report .pytest_cache .hypothesis
+	rm -rf $(VENV) $(EDGE) runs lengths-report .pytest_cache .hypothesis .mypy_cache

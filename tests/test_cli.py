@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from padless.cli import main
+from padless.cli import build_parser, main
 
 TINY = """
 [data]
@@ -144,6 +144,27 @@ def test_console_script_and_module_entry_points():
         [sys.executable, "-m", "padless", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("padless ")
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) == {"train", "evaluate", "predict", "export", "serve", "lengths"}
+    for name, parser in commands.items():
+        assert f"    {name} " in out, name  # listed, with its one-line help
+        assert "-q, --quiet" in parser.format_help(), name
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_before_or_after_the_command(where, tmp_path):
+    args = ["lengths", "imdb-sample", "--out", str(tmp_path)]
+    argv = ["-q", *args] if where == "before" else [*args, "-q"]
+    assert build_parser().parse_args(argv).quiet is True
+    assert build_parser().parse_args(args).quiet is False
+    assert main(argv) == 0
 
 
 def test_model_config_conflicts_are_config_errors(tmp_path, capsys):

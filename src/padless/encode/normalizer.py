@@ -1,19 +1,9 @@
-"""Readers for numeric time series and the per-feature :class:`Normalizer`.
+"""Per-feature standardisation of numeric sequences, fitted on the train split only.
 
-Shapes: every reader returns a :class:`~padless.data.SequenceDataset` whose ``sequences[i]`` is a
-float32 array of shape ``(T_i, F)`` - time steps first, one column per feature (channel).
-``T_i`` differs between sequences; ``F`` is the same for all.
-
-* :func:`read_ts` / :func:`read_ts_pair` - the UEA/UCR ``.ts`` format (``@`` header lines, then
-  one case per line: dimensions separated by ``:``, values by ``,``, the class label last).
-* :func:`read_long_table` - a "long" CSV/TSV/Parquet table with one row per time step.
-* :class:`Normalizer` / :func:`fit_normalizer` - per-feature standardisation fitted on train only.
-
-Non-finite values (``?``, NaN, inf) raise a :class:`~padless.errors.DataError` naming the file,
-line / sequence, feature and time step, unless ``nan_policy`` is ``"drop_steps"`` (drop every time
-step holding one) or ``"zero"`` (replace them by 0); both are counted in ``dataset.skipped``
-(``nan_steps_dropped`` / ``nan_values_zeroed``) and logged. Sequences with no time steps (also
-after dropping) raise, or with ``skip_empty=True`` are counted in ``skipped["empty_sequences"]``.
+Shapes: a sequence is float32 (T, F), time steps first, one column per feature. The
+statistics run over every real time step of every train sequence (padding never exists here:
+sequences are kept ragged), so valid / test never leak into them; they are saved with the
+model (``normalizer.json``) and applied unchanged at inference.
 """
 
 from __future__ import annotations

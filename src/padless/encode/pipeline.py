@@ -1,15 +1,15 @@
-"""Input pipeline: a :class:`~padless.config.DataConfig` → encoded train / valid / test splits,
-and the fitted transform that is saved with the model so inference encodes exactly as training.
+"""The input pipeline: the transform fitted on train and saved with the model, so inference
+encodes exactly as training did (:class:`InputPipeline`).
 
 Three input kinds (``InputPipeline.kind``):
 
-* ``text``: raw strings → :class:`~padless.text.TextEncoder` (clean, tokenize, vocabulary fitted
-  on train, truncate) → int64 ids (T,).
-* ``ids``: integer token ids given directly (e.g. :func:`padless.datasets.sum_mod`): checked
-  against the vocabulary size seen in train; 0 is padding and never a valid id.
+* ``text``: raw strings → :class:`~padless.encode.text.TextEncoder` (clean, tokenize,
+  vocabulary fitted on train, truncate) → int64 ids (T,).
+* ``ids``: integer token ids given directly (e.g. :func:`padless.data.synthetic.sum_mod`):
+  checked against the vocabulary size seen in train; 0 is padding and never a valid id.
 * ``numeric``: float features (T, F) → optional sign(x)·log(1 + |x|/s) (``data.log_transform``,
   ``data.log_scale`` s)
-  → :class:`~padless.timeseries.Normalizer` fitted on the train split only
+  → :class:`~padless.encode.normalizer.Normalizer` fitted on the train split only
   (``data.normalize``) → float32 (T, F).
 
 Sequences longer than ``data.max_steps`` (numeric / ids) or ``text.max_length`` (text) are cut,
@@ -95,8 +95,12 @@ class InputPipeline:
         )
 
     def model_kwargs(self) -> dict[str, int]:
+        """What the model's input layer needs: ``{"vocab_size": V}`` for ids and text, or
+        ``{"num_features": F}`` (after patching) for numeric input."""
         if self.kind == "numeric":
+            assert self.num_features is not None  # set by fit / load for numeric input
             return {"num_features": int(self.num_features) * self.patch_size}
+        assert self.vocab_size is not None  # set by fit / load for ids and text
         return {"vocab_size": int(self.vocab_size)}
 
     # -- encoding -----------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class InputPipeline:
         streams whose pieces are encoded one at a time.
         """
         if self.kind == "text":
+            assert self.text is not None  # a text pipeline always holds its encoder
             bad = next((i for i, x in enumerate(inputs) if not isinstance(x, str)), None)
             if bad is not None:
                 raise data_error(
@@ -164,6 +169,7 @@ class InputPipeline:
                     "pass token ids like [3, 1, 4]",
                 )
             lo, hi = int(arr.min()), int(arr.max())
+            assert self.vocab_size is not None  # an ids pipeline always knows its vocabulary
             if lo < 1 or hi >= self.vocab_size:
                 raise data_error(
                     at,
@@ -202,6 +208,7 @@ class InputPipeline:
         """The most steps the model reads from one input (longer ones are cut): the text
         ``max_length`` or ``data.max_steps``, in steps after patching; None if unbounded."""
         if self.kind == "text":
+            assert self.text is not None
             return self.text.config.max_length
         if self.max_steps is None:
             return None

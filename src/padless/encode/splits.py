@@ -1,21 +1,12 @@
-"""Input pipeline: a :class:`~padless.config.DataConfig` → encoded train / valid / test splits,
-and the fitted transform that is saved with the model so inference encodes exactly as training.
+"""Encoded train / valid / test splits: the data stage of training, from a config to model
+inputs.
 
-Three input kinds (``InputPipeline.kind``):
-
-* ``text``: raw strings → :class:`~padless.text.TextEncoder` (clean, tokenize, vocabulary fitted
-  on train, truncate) → int64 ids (T,).
-* ``ids``: integer token ids given directly (e.g. :func:`padless.datasets.sum_mod`): checked
-  against the vocabulary size seen in train; 0 is padding and never a valid id.
-* ``numeric``: float features (T, F) → optional sign(x)·log(1 + |x|/s) (``data.log_transform``,
-  ``data.log_scale`` s)
-  → :class:`~padless.timeseries.Normalizer` fitted on the train split only
-  (``data.normalize``) → float32 (T, F).
-
-Sequences longer than ``data.max_steps`` (numeric / ids) or ``text.max_length`` (text) are cut,
-keeping the head; both are recorded in the artifact. ``data.patch_size = k`` (numeric) then
-folds every k consecutive steps into one step of k*F features (the last, partial patch repeats
-its final step), so long raw signals become k times shorter sequences; T' = ceil(T / k).
+:func:`prepare` reads the dataset a ``[data]`` table names (:func:`padless.data.load_data`),
+assigns the validation split, fits the labels (:class:`LabelSpace`) and the input pipeline
+(:class:`InputPipeline`) on the train rows only, and encodes every split. A :class:`Split`
+keeps each example's dataset row, so errors and per-row outputs point back at the source;
+:func:`encode_split` encodes any rows with a saved pipeline (``padless evaluate``). Per-step
+tag targets must have one tag per step (T tags for T steps); a mismatch raises naming the row.
 """
 
 from __future__ import annotations
@@ -36,7 +27,6 @@ from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
 
-# ------------------------------------------------------------------------------------ splits
 @dataclass
 class Split:
     """One encoded split: model inputs, label targets and the dataset row of each example."""

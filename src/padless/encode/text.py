@@ -3,7 +3,7 @@
 Tokenizers:
 
 * ``word``: a regex word tokenizer (words, numbers with apostrophes kept, punctuation as tokens)
-  with a capped :class:`~padless.vocab.Vocab`.
+  with a capped :class:`~padless.encode.vocab.Vocab`.
 * ``wordpiece`` / ``bpe``: HF ``tokenizers`` models trained on the training texts, with
   ``<pad>`` and ``<unk>`` as special tokens 0 and 1 so the id conventions match.
 
@@ -164,7 +164,7 @@ class TextEncoder:
         raises (a server's per-input limit); ``cut=False`` skips the truncation."""
         cleaned = [self._clean(self.config, t) for t in texts]
         ids = self._ids(cleaned)
-        out = []
+        out: list[list[int] | np.ndarray] = []
         for i, seq in enumerate(ids):
             row = rows[i] if rows is not None else i
             if not seq:
@@ -180,10 +180,11 @@ class TextEncoder:
                 )
             max_length = self.config.max_length if cut else None
             kept = truncate(seq, max_length, self.config.truncation)
-            if self.bigrams is not None:
-                pairs = truncate(self.bigrams.encode(seq), max_length, self.config.truncation)
-                kept = np.array([kept, pairs], dtype=np.int64).T.copy()
-            out.append(kept)
+            if self.bigrams is None:
+                out.append(kept)
+                continue
+            pairs = truncate(self.bigrams.encode(seq), max_length, self.config.truncation)
+            out.append(np.array([kept, pairs], dtype=np.int64).T.copy())  # (T, 2): word, bigram
         return out
 
     # -- persistence ------------------------------------------------------------------------
@@ -235,6 +236,7 @@ def _train_subword(texts: list[str], config: TextConfig):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     special = [PAD, UNK]
+    trainer: trainers.Trainer
     if config.tokenizer == "wordpiece":
         tok = Tokenizer(models.WordPiece(unk_token=UNK))
         trainer = trainers.WordPieceTrainer(
