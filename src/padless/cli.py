@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -110,6 +110,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     size = path.stat().st_size if args.input != "-" and path.is_file() else None  # bar total
     count = 0
     with contextlib.ExitStack() as stack:
+        out: TextIO
         if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
             out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
@@ -172,31 +173,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
-    """Token lengths of DATA (a table, an IMDB tarball/CSV, 'imdb-sample', or a .ts file)."""
-    source = args.data
-    if source.endswith(".ts"):
-        from padless.data.ts import read_ts
+    """Lengths of DATA's examples: the time steps of a .ts file, else the tokens of each text
+    (a table read by the --*-column options, an IMDB tarball / folder / CSV, 'imdb' or
+    'imdb-sample'; see :func:`padless.data.sources.resolve_data`)."""
+    from padless.config import DataConfig
+    from padless.data.dataset import TextDataset
+    from padless.data.sources import load_data, resolve_data
 
-        return read_ts(source).lengths(), source
-    from padless.data.imdb import imdb, imdb_sample
-    from padless.data.text_table import read_text_table
-
-    if source == "imdb-sample":
-        ds = imdb_sample()
-    elif source == "imdb" or source.endswith((".tar.gz", ".tgz")) or Path(source).is_dir():
-        ds = imdb(None if source == "imdb" else source)
-    else:
-        ds = read_text_table(
-            source,
-            text_column=args.text_column,
-            split_column=args.split_column,
-            label_column=args.label_column,
-        )
+    table = DataConfig(
+        source="table",
+        text_column=args.text_column,
+        label_column=args.label_column,
+        split_column=args.split_column,
+    )
+    ds = load_data(resolve_data(args.data, table))
+    if not isinstance(ds, TextDataset):  # numeric sequences: every row, in time steps
+        return ds.lengths(), args.data
     if args.split != "all":
         ds = ds.split(args.split)
         if len(ds) == 0:
             raise data_error(
-                source,
+                args.data,
                 f"rows in split '{args.split}'",
                 "none",
                 "pass --split all, or a split the data has",
@@ -207,7 +204,8 @@ def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
         from padless.encode.text import clean_text, word_tokenize
 
         lengths = [len(word_tokenize(clean_text(t))) for t in ds.texts]
-    return np.asarray(lengths, dtype=np.int64), f"{source} ({args.split}, {args.tokenizer} tokens)"
+    label = f"{args.data} ({args.split}, {args.tokenizer} tokens)"
+    return np.asarray(lengths, dtype=np.int64), label
 
 
 def _cmd_lengths(args: argparse.Namespace) -> int:

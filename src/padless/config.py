@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from padless.data.sources import SOURCES
 from padless.errors import config_error
 from padless.models.names import CELLS, EXECUTIONS, NONLINEARITIES, POOLINGS, TASKS
 
@@ -226,16 +227,7 @@ class Config:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "data.source": (
-        "imdb-sample",
-        "imdb",
-        "table",
-        "ts",
-        "long_table",
-        "sum_mod",
-        "adding",
-        "running_sum_mod",
-    ),
+    "data.source": tuple(SOURCES),
     "data.task": ("auto", *TASKS),
     "data.nan_policy": ("raise", "drop_steps", "zero"),
     "text.tokenizer": ("word", "wordpiece", "bpe"),

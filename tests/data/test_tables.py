@@ -1,91 +1,21 @@
+"""Tests for padless.data.tables: the one table reader (rows and columns views), format
+inference, and its errors."""
+
+import csv
 import gzip
-import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from padless.data.dataset import assign_validation
-from padless.data.tables import infer_format
-from padless.data.text_table import read_text_table
-from padless.encode.labels import LabelSpace
+from padless.data.tables import (
+    MissingDependencyError,
+    infer_format,
+    read_columns,
+    read_table,
+)
 from padless.errors import DataError
-
-
-def test_csv_tsv_jsonl_read_the_same(tmp_path):
-    (tmp_path / "d.csv").write_text('text,label,split\n"hello, world",pos,train\nbad,neg,test\n')
-    (tmp_path / "d.tsv").write_text(
-        "text\tlabel\tsplit\nhello, world\tpos\ttrain\nbad\tneg\ttest\n"
-    )
-    with gzip.open(tmp_path / "d.jsonl.gz", "wt") as f:
-        f.write(json.dumps({"text": "hello, world", "label": "pos", "split": "train"}) + "\n\n")
-        f.write(json.dumps({"text": "bad", "label": "neg", "split": "test"}) + "\n")
-    for name in ("d.csv", "d.tsv", "d.jsonl.gz"):
-        ds = read_text_table(tmp_path / name)
-        assert ds.texts == ["hello, world", "bad"]
-        assert ds.labels == ["pos", "neg"]
-        assert ds.splits == ["train", "test"]
-
-
-def test_parquet(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
-    table = pa.table({"review": ["a b", "c"], "y": [1, 0], "tags": [["x", "y"], ["y"]]})
-    pq.write_table(table, tmp_path / "d.parquet")
-    ds = read_text_table(tmp_path / "d.parquet", text_column="review", label_column="y")
-    assert ds.labels == ["1", "0"] and ds.splits == [None, None]
-    ml = read_text_table(
-        tmp_path / "d.parquet", text_column="review", label_column="tags", multilabel=True
-    )
-    assert ml.labels == [["x", "y"], ["y"]]
-
-
-def test_multilabel_delimiter(tmp_path):
-    (tmp_path / "d.csv").write_text("text,label\na,x|y\nb,y\n")
-    ds = read_text_table(tmp_path / "d.csv", multilabel=True, label_delimiter="|")
-    assert ds.labels == [["x", "y"], ["y"]]
-    space = LabelSpace.from_labels(ds.labels)
-    assert space.task == "multilabel" and space.encode(["y"]) == [0.0, 1.0]
-    with pytest.raises(DataError, match="label_delimiter"):
-        read_text_table(tmp_path / "d.csv", multilabel=True)
-
-
-def test_missing_column_names_file_and_columns(tmp_path):
-    (tmp_path / "d.csv").write_text("body,label\na,x\n")
-    with pytest.raises(DataError) as err:
-        read_text_table(tmp_path / "d.csv")
-    msg = str(err.value)
-    assert "d.csv" in msg and "'text'" in msg and "body" in msg and "text_column" in msg
-
-
-def test_missing_file():
-    with pytest.raises(DataError, match="no such file"):
-        read_text_table("nope.csv")
-
-
-def test_empty_text_raises_or_is_counted(tmp_path):
-    (tmp_path / "d.csv").write_text('text,label\na,x\n"  ",y\nb,y\n')
-    with pytest.raises(DataError, match="line 3.*empty"):
-        read_text_table(tmp_path / "d.csv")
-    ds = read_text_table(tmp_path / "d.csv", skip_empty=True)
-    assert len(ds) == 2 and ds.skipped == {"empty_text": 1}
-
-
-def test_invalid_utf8_names_the_line(tmp_path):
-    (tmp_path / "d.csv").write_bytes(b"text,label\nok,x\nbad \xff byte,y\n")
-    with pytest.raises(DataError, match="line 3.*UTF-8"):
-        read_text_table(tmp_path / "d.csv")
-
-
-def test_ragged_csv_row(tmp_path):
-    (tmp_path / "d.csv").write_text("text,label\na,x,extra\n")
-    with pytest.raises(DataError, match="line 2.*2 fields"):
-        read_text_table(tmp_path / "d.csv")
-
-
-def test_bad_jsonl_line(tmp_path):
-    (tmp_path / "d.jsonl").write_text('{"text": "a", "label": "x"}\n{oops\n')
-    with pytest.raises(DataError, match="line 2"):
-        read_text_table(tmp_path / "d.jsonl")
+from tests.data.files import write
 
 
 def test_unknown_suffix():
@@ -95,21 +25,95 @@ def test_unknown_suffix():
         infer_format(Path("data.xlsx"))
 
 
-def test_label_space():
-    assert LabelSpace.from_labels(["b", "a", "b"]).classes == ("a", "b")
-    assert LabelSpace.from_labels(["10", "2", "1"]).classes == ("1", "2", "10")
-    assert LabelSpace.from_labels(["a", "b", "c"]).task == "multiclass"
-    with pytest.raises(DataError, match="two classes"):
-        LabelSpace.from_labels(["a", "a"])
-    with pytest.raises(DataError, match="'z'"):
-        LabelSpace.from_labels(["a", "b"]).encode("z")
+@pytest.mark.parametrize(
+    ("name", "fmt", "expected"),
+    [
+        ("d.csv", None, "csv"),
+        ("d.TSV.gz", None, "tsv"),
+        ("d.json", None, "jsonl"),
+        ("d.ndjson.gz", None, "jsonl"),
+        ("d.pq", None, "parquet"),
+        ("d.txt", None, "tsv"),
+        ("d.data", "CSV", "csv"),
+    ],
+)
+def test_infer_format(name, fmt, expected):
+    assert infer_format(Path(name), fmt) == expected
 
 
-def test_assign_validation_is_seeded_and_spares_test():
-    splits = ["train"] * 90 + [None] * 10 + ["test"] * 20
-    a = assign_validation(splits, 0.2, seed=1)
-    assert a == assign_validation(splits, 0.2, seed=1)
-    assert a.count("valid") == 20 and a[100:] == ["test"] * 20
-    assert a != assign_validation(splits, 0.2, seed=2)
-    with pytest.raises(DataError, match="split"):
-        assign_validation(["holdout"], 0.1, 0)
+def test_infer_format_refuses_unknown_format_argument():
+    with pytest.raises(DataError, match="a format among csv, tsv, jsonl, parquet"):
+        infer_format(Path("d.csv"), "xlsx")
+
+
+def test_rows_keep_their_line_numbers(tmp_path):
+    text = ' text , label\n"two\nlines",a\n\nb,c\n'  # a quoted newline, then a blank line
+    columns, rows = read_table(write(tmp_path / "d.csv", text))
+    assert columns == ["text", "label"]  # header names are stripped
+    assert rows == [(3, {"text": "two\nlines", "label": "a"}), (5, {"text": "b", "label": "c"})]
+
+
+def test_columns_of_csv_keep_duplicates_and_line_numbers(tmp_path):
+    table = read_columns(write(tmp_path / "d.csv", "id,x,x\na,1,2\n\nb,3,4\n"))
+    assert table.names == ["id", "x", "x"]  # the caller decides about duplicates
+    assert table.cells["id"] == ["a", "b"] and len(table) == 2
+    assert table.unit == "line" and list(table.numbers) == [2, 4] and table.ref(1) == "line 4"
+
+
+def test_columns_of_jsonl_are_every_key_typed(tmp_path):
+    text = '{"id": "a", "x": 1.5}\n\n{"id": "b", "y": null, "z": [1]}\n'
+    table = read_columns(write(tmp_path / "d.jsonl", text))
+    assert table.names == ["id", "x", "y", "z"]
+    assert table.cells == {"id": ["a", "b"], "x": [1.5, None], "y": [None, None], "z": [None, [1]]}
+    assert list(table.numbers) == [1, 3]
+
+
+def test_columns_of_parquet_are_numbered_by_row(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a", "b"], "x": [1.0, None]}), tmp_path / "d.parquet")
+    table = read_columns(tmp_path / "d.parquet")
+    assert table.cells == {"id": ["a", "b"], "x": [1.0, None]}
+    assert table.unit == "row" and table.ref(0) == "row 1"
+    columns, rows = read_table(tmp_path / "d.parquet")
+    assert columns == ["id", "x"] and rows[1] == (2, {"id": "b", "x": None})
+
+
+def test_bad_parquet_and_missing_pyarrow(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    path = write(tmp_path / "d.parquet", "not really parquet")
+    with pytest.raises(DataError, match="d.parquet: expected a Parquet file"):
+        read_columns(path)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install padless\[parquet\]") as exc:
+        read_table(path)
+    assert isinstance(exc.value, ImportError) and isinstance(exc.value, DataError)
+
+
+def test_gzip_is_recognised_by_content_and_checked(tmp_path):
+    data = gzip.compress(b"text,label\na,b\n")
+    (tmp_path / "plain.csv").write_bytes(data)  # gzip content without a .gz name
+    assert read_table(tmp_path / "plain.csv")[1] == [(2, {"text": "a", "label": "b"})]
+    (tmp_path / "cut.csv.gz").write_bytes(data[:20])
+    with pytest.raises(DataError, match="cut.csv.gz: expected a complete gzip file"):
+        read_table(tmp_path / "cut.csv.gz")
+
+
+def test_empty_file_and_bom(tmp_path):
+    with pytest.raises(DataError, match="a header row, got an empty file"):
+        read_columns(write(tmp_path / "empty.tsv", ""))
+    (tmp_path / "bom.tsv").write_bytes("\ufeffid\tx\na\t1\n".encode())
+    assert read_columns(tmp_path / "bom.tsv").names == ["id", "x"]
+
+
+def test_csv_error_names_the_line(tmp_path, monkeypatch):
+    limit = csv.field_size_limit()
+    real = csv.field_size_limit
+    monkeypatch.setattr(csv, "field_size_limit", lambda *_: real(5))
+    try:
+        with pytest.raises(DataError, match="d.csv line 3: expected valid CSV"):
+            read_table(write(tmp_path / "d.csv", "text,label\nab,c\nmuch too long,c\n"))
+    finally:
+        real(limit)

@@ -1,15 +1,15 @@
-"""Datasets in memory and the readers that build them.
+"""The two in-memory datasets every reader returns, and the train / valid split rule.
 
-Two containers cover every task:
+* :class:`TextDataset`: raw strings plus labels (text classification).
+* :class:`SequenceDataset`: numeric sequences, ``sequences[i]`` a float32 array of shape
+  (T_i, F), T_i time steps of F features; the synthetic digit tasks store int64 token ids of
+  shape (T_i,) instead.
 
-* :class:`TextDataset` - raw strings plus labels (classification of text).
-* :class:`SequenceDataset` - numeric sequences, each a float32 array of shape (T_i, F).
-
-Labels are kept as strings (or lists of strings for multi-label) until
-:class:`padless.labels.LabelSpace` maps them to integer ids, so a dataset file never decides the
-label order by accident.
-Every row is accounted for: readers raise on bad rows (naming the file, row and field) unless
-asked to skip, and skipped rows are counted in ``dataset.skipped``.
+``Dataset`` is either. Labels stay as written (strings, lists of strings for multi-label or
+per-step tags, floats for regression) until :class:`padless.encode.labels.LabelSpace` maps them
+to ids, so a data file never decides the label order by accident. Readers raise on bad rows
+(naming the file, row and field) unless asked to skip them; what was skipped on purpose is
+counted in ``dataset.skipped``. :func:`assign_validation` completes the split column.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
 
-Label = str | list[str]
+#: A class name, a regression target, or a list (multi-label classes or per-step tags).
+Label = str | float | list[str]
 
 
 @dataclass
@@ -89,6 +90,9 @@ class SequenceDataset:
 
     def split(self, name: str) -> SequenceDataset:
         return self.subset([i for i, s in enumerate(self.splits) if s == name])
+
+
+Dataset = TextDataset | SequenceDataset
 
 
 def assign_validation(splits: list[str | None], fraction: float, seed: int) -> list[str]:

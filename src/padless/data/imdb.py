@@ -1,15 +1,13 @@
-"""Ready-made datasets: IMDB sentiment (download, cache, parse) and seeded synthetic tasks.
+"""IMDB sentiment (Maas et al. 2011, Large Movie Review Dataset): download, cache and parse.
 
-IMDB (Maas et al. 2011, Large Movie Review Dataset) comes back as a :class:`TextDataset` with
-labels ``neg``/``pos``, splits ``train``/``test`` and the texts unchanged (``<br />`` tags are
-kept; cleaning happens elsewhere). :func:`imdb` reads the official tarball (streamed, never
-extracted to disk), an extracted ``aclImdb/`` folder or a ``text,label,split`` CSV; with no path
-it downloads the tarball once into a cache and verifies its sha256. :func:`imdb_sample` loads a
-2,500-review sample shipped with the package (no network needed).
-
-Synthetic tasks are deterministic functions of ``seed`` (same seed, same data):
-:func:`sum_mod` (classify a digit sequence's sum modulo ``k``), :func:`adding_problem`
-(regression) and :func:`make_splits` (train / valid / test sets with seeds from :func:`split_seed`).
+The data comes back as a :class:`~padless.data.dataset.TextDataset` with labels
+``neg`` / ``pos``, splits ``train`` / ``test`` and the texts unchanged (``<br />`` tags are kept;
+cleaning happens in :mod:`padless.encode.text`). :func:`imdb` reads the official tarball
+(streamed, never extracted to disk), an extracted ``aclImdb/`` folder or a ``text,label,split``
+CSV; with no path it downloads the tarball once into a cache (:func:`default_cache_dir`) and
+verifies its sha256 (:func:`download` never leaves a partial file behind).
+:func:`imdb_sample` loads the 2,500-review sample shipped with the package (no network).
+Unsafe or non-regular tarball members are skipped and counted in ``dataset.skipped``.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from padless.data.dataset import TextDataset
 from padless.errors import data_error
@@ -92,7 +90,7 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _urlopen(url: str, timeout: float):
+def _urlopen(url: str, timeout: float) -> Any:
     if urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
         # never send loopback requests through an environment proxy
         return urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, None, timeout)
@@ -128,8 +126,10 @@ def download(
                             h.update(chunk)
                             bar.update(len(chunk))
             except (urllib.error.URLError, OSError, ValueError) as e:
-                http = isinstance(e, urllib.error.HTTPError)
-                reason = f"HTTP {e.code} {e.reason}" if http else getattr(e, "reason", None) or e
+                if isinstance(e, urllib.error.HTTPError):
+                    reason: object = f"HTTP {e.code} {e.reason}"
+                else:
+                    reason = getattr(e, "reason", None) or e
                 got = f"{type(e).__name__}: {reason}"
                 fix = "check the URL and your network, or " + _GET_IT
                 raise err("a reachable URL serving the file", got, fix) from e
@@ -146,7 +146,13 @@ def download(
     return dest
 
 
-def _cached_imdb(url, sha256: str | None, cache_dir, download_: bool, progress: bool) -> Path:
+def _cached_imdb(
+    url: str,
+    sha256: str | None,
+    cache_dir: str | os.PathLike | None,
+    download_: bool,
+    progress: bool,
+) -> Path:
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     dest, sha256 = root / "datasets" / "imdb" / IMDB_FILENAME, sha256 and sha256.lower()
     if dest.is_file():
@@ -247,7 +253,9 @@ class _Rows:
             fix = "remove the row or pass imdb(..., skip_empty=True) to skip and count it"
             raise data_error(where, "a non-empty review text", "an empty (or blank) text", fix)
 
-    def dataset(self, wanted: tuple[str, ...], layout: str, labels=IMDB_LABELS) -> TextDataset:
+    def dataset(
+        self, wanted: tuple[str, ...], layout: str, labels: tuple[str | None, ...] = IMDB_LABELS
+    ) -> TextDataset:
         """Rows sorted by key; raises when a wanted split (and label) had no row at all."""
         for split, label in ((s, lab) for s in wanted for lab in labels):
             if (split, label) not in self.groups:
@@ -327,7 +335,9 @@ def _raise_csv_field_limit() -> None:
             limit //= 2
 
 
-def _read_imdb_csv(f: IO[str], source: str, wanted: tuple[str, ...], skip_empty: bool):
+def _read_imdb_csv(
+    f: IO[str], source: str, wanted: tuple[str, ...], skip_empty: bool
+) -> TextDataset:
     """A CSV with columns ``text``, ``label`` and ``split`` (any order); rows keep file order."""
     _raise_csv_field_limit()
     rows = _Rows(source, skip_empty)

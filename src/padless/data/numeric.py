@@ -1,19 +1,21 @@
-"""Readers for numeric time series and the per-feature :class:`Normalizer`.
+"""What the numeric readers share: cell parsing, argument checks and the NaN / empty policies.
 
-Shapes: every reader returns a :class:`~padless.data.SequenceDataset` whose ``sequences[i]`` is a
-float32 array of shape ``(T_i, F)`` - time steps first, one column per feature (channel).
-``T_i`` differs between sequences; ``F`` is the same for all.
+:func:`~padless.data.ts.read_ts` and :func:`~padless.data.long_table.read_long_table` both end in
+:func:`_build`, which turns ``(values, id, label, split, where, rows)`` items, ``values`` of shape
+(T, F), into a :class:`~padless.data.dataset.SequenceDataset` of float32 (T_i, F) sequences.
+Keeping the policies here makes the two readers treat bad values alike:
 
-* :func:`read_ts` / :func:`read_ts_pair` - the UEA/UCR ``.ts`` format (``@`` header lines, then
-  one case per line: dimensions separated by ``:``, values by ``,``, the class label last).
-* :func:`read_long_table` - a "long" CSV/TSV/Parquet table with one row per time step.
-* :class:`Normalizer` / :func:`fit_normalizer` - per-feature standardisation fitted on train only.
+* non-finite values (``?``, NaN, inf, or beyond float32 range) raise a
+  :class:`~padless.errors.DataError` naming the file, line / sequence, feature and time step,
+  unless ``nan_policy`` is ``"drop_steps"`` (drop every time step holding one) or ``"zero"``
+  (replace them by 0); both are counted in ``dataset.skipped`` (``nan_steps_dropped`` /
+  ``nan_values_zeroed``) and logged;
+* sequences with no time steps (also after dropping) raise, or with ``skip_empty=True`` are
+  counted in ``skipped["empty_sequences"]``.
 
-Non-finite values (``?``, NaN, inf) raise a :class:`~padless.errors.DataError` naming the file,
-line / sequence, feature and time step, unless ``nan_policy`` is ``"drop_steps"`` (drop every time
-step holding one) or ``"zero"`` (replace them by 0); both are counted in ``dataset.skipped``
-(``nan_steps_dropped`` / ``nan_values_zeroed``) and logged. Sequences with no time steps (also
-after dropping) raise, or with ``skip_empty=True`` are counted in ``skipped["empty_sequences"]``.
+Also here: split names and their aliases (:func:`_normalize_split`), what counts as a missing
+or numeric cell (:func:`_missing`, :func:`_number`), optional dependencies (:func:`_optional`)
+and :func:`concat` (a UEA/UCR TRAIN file followed by its TEST file).
 """
 
 from __future__ import annotations
@@ -21,36 +23,34 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from padless.data.dataset import SequenceDataset
+from padless.data.dataset import Label, SequenceDataset
 from padless.errors import data_error, format_error
 
 logger = logging.getLogger(__name__)
 
 NAN_POLICIES = ("raise", "drop_steps", "zero")
 
-
 _SPLITS = {"train": "train", "training": "train", "test": "test", "testing": "test"}
-
-
 _SPLITS |= dict.fromkeys(("valid", "validation", "val", "dev"), "valid")
-
 
 _MISSING = {"", "?", "na", "n/a", "nan", "null"}
 
-
 _NAN_FIX = 'clean the data, or pass nan_policy="drop_steps" (drop those steps) or "zero"'
-
 
 _EMPTY_FIX = "remove the sequence from the file, or pass skip_empty=True to skip and count it"
 
+#: One sequence for :func:`_build`: (T, F) values, id, label, split, how errors name it, and
+#: the table row of each time step (None when the rows are not a table's).
+Item = tuple[Any, str, Label | None, str | None, str, np.ndarray | None]
 
-# ----------------------------------------------------------------------------- shared helpers
+
+# ----------------------------------------------------------------------------- arguments
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(format_error(f"argument {name}", f"one of {list(choices)}", repr(value)))
@@ -81,14 +81,47 @@ def _normalize_split(value: Any, where: str) -> str | None:
     return _SPLITS.get(text)
 
 
-def _build(source: str, names: list[str], items: list, nan_policy: str, skip_empty: bool, at=None):
+# ----------------------------------------------------------------------------- cells
+def _missing(v: Any) -> bool:
+    """None, NaN, or text such as ``""``, ``?``, ``NA``, ``null`` (case-insensitive)."""
+    return v != v if isinstance(v, float) else v is None or str(v).strip().lower() in _MISSING
+
+
+def _number(v: Any) -> int | float | None:
+    """``v`` as a Python number (text is parsed), or None when it is not one."""
+    if isinstance(v, int | float):
+        return v
+    for cast in (int, float):
+        try:
+            return cast(str(v).strip())
+        except ValueError:
+            pass
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return not _missing(v) and _number(v) is not None
+
+
+# ----------------------------------------------------------------------------- policies
+def _build(
+    source: str,
+    names: list[str],
+    items: list[Item],
+    nan_policy: str,
+    skip_empty: bool,
+    at: Callable[[int], str] | None = None,
+) -> SequenceDataset:
     """Apply the NaN / empty policies to ``(values, id, label, split, where, rows)`` items.
 
     ``where`` names the sequence in errors; ``rows`` (or None) holds the table row of each time
     step, ``at(row)`` names it.
     """
     skipped: Counter[str] = Counter()
-    out: tuple[list, list, list, list] = ([], [], [], [])  # sequences, labels, splits, ids
+    sequences: list[np.ndarray] = []
+    labels: list[Label | None] = []
+    splits: list[str | None] = []
+    ids: list[str] = []
     for values, seq_id, label, split, where, rows in items:
         with np.errstate(over="ignore", invalid="ignore"):
             arr = np.ascontiguousarray(values, dtype=np.float32)
@@ -96,7 +129,8 @@ def _build(source: str, names: list[str], items: list, nan_policy: str, skip_emp
         got = "0 time steps"
         if bad.any() and nan_policy == "raise":
             t, f = (int(i) for i in np.argwhere(bad)[0])
-            v, row = float(arr[t, f]), f" ({at(int(rows[t]))})" if rows is not None else ""
+            v = float(arr[t, f])
+            row = f" ({at(int(rows[t]))})" if rows is not None and at is not None else ""
             shown = str(v) if np.isnan(v) else f"{v} (or a value beyond float32 range)"
             where = f"{where}{row}, feature '{names[f]}', time step {t} (0-based)"
             raise data_error(where, "a finite number", shown, _NAN_FIX)
@@ -113,11 +147,13 @@ def _build(source: str, names: list[str], items: list, nan_policy: str, skip_emp
         if len(arr) == 0:
             skipped["empty_sequences"] += 1
             continue
-        for col, value in zip(out, (arr, label, split, seq_id), strict=True):
-            col.append(value)
+        sequences.append(arr)
+        labels.append(label)
+        splits.append(split)
+        ids.append(seq_id)
     if skipped:
         logger.warning("%s: skipped on purpose: %s", source, dict(skipped))
-    return SequenceDataset(*out, feature_names=names, source=source, skipped=dict(skipped))
+    return SequenceDataset(sequences, labels, splits, ids, names, source, dict(skipped))
 
 
 def concat(a: SequenceDataset, b: SequenceDataset, source: str) -> SequenceDataset:
@@ -125,6 +161,12 @@ def concat(a: SequenceDataset, b: SequenceDataset, source: str) -> SequenceDatas
     if a.num_features != b.num_features:
         expected = f"{a.num_features} dimensions like {a.source}"
         raise data_error(b.source, expected, str(b.num_features), "use one dataset's files")
-    cols = [getattr(a, k) + getattr(b, k) for k in ("sequences", "labels", "splits", "ids")]
-    skipped = dict(Counter(a.skipped) + Counter(b.skipped))
-    return SequenceDataset(*cols, feature_names=a.feature_names, source=source, skipped=skipped)
+    return SequenceDataset(
+        a.sequences + b.sequences,
+        a.labels + b.labels,
+        a.splits + b.splits,
+        a.ids + b.ids,
+        feature_names=a.feature_names,
+        source=source,
+        skipped=dict(Counter(a.skipped) + Counter(b.skipped)),
+    )

@@ -1,21 +1,25 @@
-"""Ready-made datasets: IMDB sentiment (download, cache, parse) and seeded synthetic tasks.
+"""Seeded synthetic tasks: sequence data generated on the spot, for tests and benchmarks.
 
-IMDB (Maas et al. 2011, Large Movie Review Dataset) comes back as a :class:`TextDataset` with
-labels ``neg``/``pos``, splits ``train``/``test`` and the texts unchanged (``<br />`` tags are
-kept; cleaning happens elsewhere). :func:`imdb` reads the official tarball (streamed, never
-extracted to disk), an extracted ``aclImdb/`` folder or a ``text,label,split`` CSV; with no path
-it downloads the tarball once into a cache and verifies its sha256. :func:`imdb_sample` loads a
-2,500-review sample shipped with the package (no network needed).
+Each task is a deterministic function of ``seed`` (same seed, same data) returning a
+:class:`~padless.data.dataset.SequenceDataset` with lengths uniform in
+``[min_length, max_length]``:
 
-Synthetic tasks are deterministic functions of ``seed`` (same seed, same data):
-:func:`sum_mod` (classify a digit sequence's sum modulo ``k``), :func:`adding_problem`
-(regression) and :func:`make_splits` (train / valid / test sets with seeds from :func:`split_seed`).
+* :func:`sum_mod`: classify a digit sequence by the sum of its digits modulo ``k`` (int64 token
+  ids of shape (T_i,), 0 is padding);
+* :func:`running_sum_mod`: the same digits, tagged at every step with the running sum modulo
+  ``k`` (per-step tagging; a unidirectional model can solve it exactly);
+* :func:`adding_problem`: float32 (T_i, 2) value / marker pairs, regression on the sum of the
+  two marked values.
+
+:func:`make_splits` builds train / valid / test sets in one dataset, each split from its own
+seed (:func:`split_seed`), so the train set does not change with the other splits' sizes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +27,7 @@ from padless.data.dataset import SequenceDataset
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------- synthetic tasks
 def _check_args(where: str, n: int, min_length: int, max_length: int, lowest: int) -> None:
@@ -34,7 +39,9 @@ def _check_args(where: str, n: int, min_length: int, max_length: int, lowest: in
         raise data_error(f"{where}(...)", expected, got, "fix the length range")
 
 
-def _dataset(seqs: list, labels: list, split: str | None, names: list[str], source: str):
+def _dataset(
+    seqs: list[np.ndarray], labels: list[Any], split: str | None, names: list[str], source: str
+) -> SequenceDataset:
     ids = [f"{split}-{i}" if split else str(i) for i in range(len(seqs))]
     return SequenceDataset(seqs, labels, [split] * len(seqs), ids, names, source)
 
@@ -60,7 +67,9 @@ def sum_mod(
     return _dataset([d + 1 for d in seqs], labels, split, ["token"], source)
 
 
-def _digits(name: str, n: int, k: int, min_length: int, max_length: int, vocab: int, seed: int):
+def _digits(
+    name: str, n: int, k: int, min_length: int, max_length: int, vocab: int, seed: int
+) -> tuple[list[np.ndarray], str]:
     """Seeded digit sequences (values 0..vocab-1, lengths uniform in the range) and a source."""
     _check_args(name, n, min_length, max_length, 1)
     if k < 1 or vocab < 1:
@@ -150,7 +159,7 @@ def make_splits(
     n_test: int = 0,
     *,
     seed: int = 0,
-    **kwargs,
+    **kwargs: Any,
 ) -> SequenceDataset:
     """Train / valid / test sets of a synthetic ``task`` (a :data:`SYNTHETIC_TASKS` name or a
     function ``f(n, seed=, split=, **kwargs)``) in one dataset; each split uses
@@ -161,8 +170,13 @@ def make_splits(
     fn = SYNTHETIC_TASKS[task] if isinstance(task, str) else task
     sizes = {"train": n_train, "valid": n_valid, "test": n_test}
     parts = [fn(n, seed=split_seed(seed, s), split=s, **kwargs) for s, n in sizes.items() if n > 0]
-    keys = ("sequences", "labels", "splits", "ids")
-    cols = [[x for p in parts for x in getattr(p, k)] for k in keys]
     name = getattr(fn, "__name__", str(fn))
     source = f"make_splits({name}, train={n_train}, valid={n_valid}, test={n_test}, seed={seed})"
-    return SequenceDataset(*cols, list(parts[0].feature_names) if parts else [], source)
+    return SequenceDataset(
+        [x for p in parts for x in p.sequences],
+        [y for p in parts for y in p.labels],
+        [s for p in parts for s in p.splits],
+        [i for p in parts for i in p.ids],
+        list(parts[0].feature_names) if parts else [],
+        source,
+    )

@@ -1,15 +1,17 @@
-"""Datasets in memory and the readers that build them.
+"""The one reader of data tables: CSV, TSV, JSONL and Parquet files.
 
-Two containers cover every task:
+Both table readers build on it: text tables (:mod:`padless.data.text_table`) take the rows as
+dicts (:func:`read_table`), long tables (:mod:`padless.data.long_table`) take whole columns
+(:func:`read_columns`, a :class:`Columns` view). Either way each data row keeps the number
+errors cite: its 1-based ``line`` in the file for CSV / TSV / JSONL (the header is line 1) or
+its 1-based ``row`` for Parquet.
 
-* :class:`TextDataset` - raw strings plus labels (classification of text).
-* :class:`SequenceDataset` - numeric sequences, each a float32 array of shape (T_i, F).
-
-Labels are kept as strings (or lists of strings for multi-label) until
-:class:`padless.labels.LabelSpace` maps them to integer ids, so a dataset file never decides the
-label order by accident.
-Every row is accounted for: readers raise on bad rows (naming the file, row and field) unless
-asked to skip, and skipped rows are counted in ``dataset.skipped``.
+The format comes from ``fmt`` or the file suffix (:func:`infer_format`). Text files may be
+gzip-compressed (recognised by their content, not their name) and may start with a UTF-8
+byte-order mark; blank lines hold no row; CSV / TSV header names are stripped of surrounding
+spaces. A bad file raises a :class:`~padless.errors.DataError` naming the file and line: invalid
+UTF-8, a row with more or fewer fields than the header, a line that is not a JSON object, a
+corrupt gzip or Parquet file. Parquet needs pyarrow (``pip install padless[parquet]``).
 """
 
 from __future__ import annotations
@@ -18,33 +20,64 @@ import csv
 import gzip
 import io
 import json
-import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from padless.errors import data_error
-
-logger = logging.getLogger(__name__)
+from padless.errors import DataError, data_error, format_error
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet", "txt": "tsv"}
+
+Row = dict[str, Any]
+
+
+class MissingDependencyError(DataError, ImportError):
+    """An optional dependency is not installed. A :class:`DataError`, so the command line
+    prints it as one line, and an :class:`ImportError`, so ``except ImportError`` catches it."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A table as whole columns: ``cells[name][i]`` is data row ``i``'s value (text for CSV /
+    TSV; typed, None when absent, for JSONL / Parquet). ``names`` keeps the header as written,
+    duplicates included; ``numbers[i]`` is the row's ``unit`` number (``line`` or ``row``)."""
+
+    path: Path
+    names: list[str]
+    cells: dict[str, list[Any]]
+    unit: str
+    numbers: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def ref(self, i: int) -> str:
+        """How errors name data row ``i``, e.g. ``"line 7"`` or ``"row 6"``."""
+        return f"{self.unit} {self.numbers[i]}"
 
 
 def infer_format(path: Path, fmt: str | None = None) -> str:
     """Return the table format from ``fmt`` or the file suffix (``.csv``, ``.tsv``, ``.jsonl``,
-    ``.parquet``, each optionally ``.gz`` except Parquet)."""
+    ``.parquet``, each optionally ``.gz``; ``.json`` / ``.ndjson`` are JSONL, ``.pq`` Parquet,
+    ``.txt`` TSV). ``fmt`` is case-insensitive."""
     if fmt is not None:
-        if fmt not in TABLE_FORMATS:
+        if fmt.lower() not in TABLE_FORMATS:
             raise data_error(
                 str(path),
                 f"a format among {', '.join(TABLE_FORMATS)}",
                 repr(fmt),
                 "pass format='csv' (or tsv, jsonl, parquet)",
             )
-        return fmt
+        return fmt.lower()
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     ext = suffixes[-1].lstrip(".") if suffixes else ""
-    ext = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet", "txt": "tsv"}.get(ext, ext)
+    ext = _ALIASES.get(ext, ext)
     if ext not in TABLE_FORMATS:
         raise data_error(
             str(path),
@@ -55,11 +88,76 @@ def infer_format(path: Path, fmt: str | None = None) -> str:
     return ext
 
 
+def read_table(path: str | Path, fmt: str | None = None) -> tuple[list[str], list[tuple[int, Row]]]:
+    """Read a table into ``(columns, [(line_number, row_dict), ...])``.
+
+    ``line_number`` is the 1-based line of the row in the file (the header is line 1 for CSV/TSV;
+    the row index + 1 for Parquet), so errors can point at it.
+    """
+    p, kind = _existing(path, fmt)
+    if kind == "parquet":
+        table = _read_parquet(p)
+        return list(table.column_names), [(i + 1, row) for i, row in enumerate(table.to_pylist())]
+    if kind == "jsonl":
+        return _read_jsonl(p)
+    header, records = _read_delimited(p, kind)
+    return header, [(n, dict(zip(header, rec, strict=True))) for n, rec in records]
+
+
+def read_columns(path: str | Path, fmt: str | None = None) -> Columns:
+    """Read a table column by column (see :class:`Columns`). JSONL rows may hold different
+    keys: the columns are every key in order of first appearance, None where a row lacks one."""
+    p, kind = _existing(path, fmt)
+    if kind == "parquet":
+        table = _read_parquet(p)
+        numbers = range(1, table.num_rows + 1)
+        return Columns(p, list(table.column_names), table.to_pydict(), "row", numbers)
+    if kind == "jsonl":
+        names, rows = _read_jsonl(p)
+        cells = {name: [row.get(name) for _, row in rows] for name in names}
+        return Columns(p, names, cells, "line", [n for n, _ in rows])
+    header, records = _read_delimited(p, kind)
+    cells = {name: [rec[j] for _, rec in records] for j, name in enumerate(header)}
+    return Columns(p, header, cells, "line", [n for n, _ in records])
+
+
+# ----------------------------------------------------------------------------- formats
+def _existing(path: str | Path, fmt: str | None) -> tuple[Path, str]:
+    p = Path(path)
+    if not p.is_file():
+        raise data_error(
+            str(p),
+            "an existing data file",
+            "no such file",
+            "check the path (relative paths are resolved from the current directory)",
+        )
+    return p, infer_format(p, fmt)
+
+
+def _read_parquet(p: Path) -> Any:
+    """The file as a ``pyarrow.Table``."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        got, fix = f"ImportError ({exc})", "pip install padless[parquet]"
+        message = format_error(str(p), "pyarrow to read Parquet", got, fix)
+        raise MissingDependencyError(message) from exc
+    try:
+        return pq.read_table(p)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        fix = "check the file (write it again with pyarrow or pandas)"
+        raise data_error(str(p), "a Parquet file", str(exc), fix) from None
+
+
 def _read_text_file(path: Path) -> str:
     """Read a (possibly gzipped) UTF-8 file; invalid UTF-8 raises naming the line."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            got, fix = f"{type(exc).__name__}: {exc}", "compress or download the file again"
+            raise data_error(str(path), "a complete gzip file", got, fix) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -72,79 +170,58 @@ def _read_text_file(path: Path) -> str:
         ) from None
 
 
-def read_table(
-    path: str | Path, fmt: str | None = None
-) -> tuple[list[str], list[tuple[int, dict]]]:
-    """Read a table into ``(columns, [(line_number, row_dict), ...])``.
-
-    ``line_number`` is the 1-based line of the row in the file (the header is line 1 for CSV/TSV;
-    the row index + 1 for Parquet), so errors can point at it.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise data_error(
-            str(p),
-            "an existing data file",
-            "no such file",
-            "check the path (relative paths are resolved from the current directory)",
-        )
-    kind = infer_format(p, fmt)
-    if kind == "parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise data_error(
-                str(p),
-                "pyarrow to read Parquet",
-                "pyarrow is not installed",
-                "pip install 'padless[parquet]'",
-            ) from None
-        table = pq.read_table(p)
-        cols = list(table.column_names)
-        return cols, [(i + 1, row) for i, row in enumerate(table.to_pylist())]
-    text = _read_text_file(p)
-    if kind == "jsonl":
-        rows: list[tuple[int, dict]] = []
-        cols_seen: dict[str, None] = {}
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise data_error(
-                    f"{p} line {lineno}",
-                    "one JSON object per line",
-                    f"invalid JSON ({exc.msg})",
-                    "fix or remove that line",
-                ) from None
-            if not isinstance(obj, dict):
-                raise data_error(
-                    f"{p} line {lineno}",
-                    "a JSON object",
-                    type(obj).__name__,
-                    'write each line as {"text": ..., "label": ...}',
-                )
-            cols_seen.update(dict.fromkeys(obj))
-            rows.append((lineno, obj))
-        return list(cols_seen), rows
-    csv.field_size_limit(2**31 - 1)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise data_error(str(p), "a header row", "an empty file", "add a header line") from None
-    rows = []
-    for record in reader:
-        lineno = reader.line_num
-        if not record:
+def _read_jsonl(p: Path) -> tuple[list[str], list[tuple[int, Row]]]:
+    rows: list[tuple[int, Row]] = []
+    cols_seen: dict[str, None] = {}
+    for lineno, line in enumerate(_read_text_file(p).splitlines(), start=1):
+        if not line.strip():
             continue
-        if len(record) != len(header):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
             raise data_error(
                 f"{p} line {lineno}",
-                f"{len(header)} fields ({', '.join(header)})",
-                f"{len(record)} fields",
-                "quote fields that contain the delimiter or newlines",
+                "one JSON object per line",
+                f"invalid JSON ({exc.msg})",
+                "fix or remove that line",
+            ) from None
+        if not isinstance(obj, dict):
+            raise data_error(
+                f"{p} line {lineno}",
+                "a JSON object",
+                type(obj).__name__,
+                'write each line as {"text": ..., "label": ...}',
             )
-        rows.append((lineno, dict(zip(header, record, strict=True))))
-    return header, rows
+        cols_seen.update(dict.fromkeys(obj))
+        rows.append((lineno, obj))
+    return list(cols_seen), rows
+
+
+def _read_delimited(p: Path, kind: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The stripped header and ``(line, fields)`` of each non-blank record of a CSV / TSV."""
+    text = _read_text_file(p)
+    csv.field_size_limit(2**31 - 1)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
+    records: list[tuple[int, list[str]]] = []
+    try:
+        first = next(reader, None)
+        if first is None:
+            raise data_error(str(p), "a header row", "an empty file", "add a header line")
+        header = [name.strip() for name in first]
+        for record in reader:
+            if not record:
+                continue
+            if len(record) != len(header):
+                raise data_error(
+                    f"{p} line {reader.line_num}",
+                    f"{len(header)} fields like the header ({', '.join(header)})",
+                    f"{len(record)} fields",
+                    "quote fields that contain the delimiter or newlines, or fix the row",
+                )
+            records.append((reader.line_num, record))
+    except csv.Error as exc:
+        fix = "quote fields that contain the delimiter, quotes or newlines"
+        raise data_error(
+            f"{p} line {reader.line_num}", f"valid {kind.upper()}", str(exc), fix
+        ) from None
+    return header, records

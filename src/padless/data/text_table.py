@@ -1,15 +1,12 @@
-"""Datasets in memory and the readers that build them.
+"""Text-classification tables: one example per row, a text column and a label column.
 
-Two containers cover every task:
-
-* :class:`TextDataset` - raw strings plus labels (classification of text).
-* :class:`SequenceDataset` - numeric sequences, each a float32 array of shape (T_i, F).
-
-Labels are kept as strings (or lists of strings for multi-label) until
-:class:`padless.labels.LabelSpace` maps them to integer ids, so a dataset file never decides the
-label order by accident.
-Every row is accounted for: readers raise on bad rows (naming the file, row and field) unless
-asked to skip, and skipped rows are counted in ``dataset.skipped``.
+:func:`read_text_table` reads a CSV / TSV / JSONL / Parquet file through the shared table
+reader (:func:`padless.data.tables.read_table`) into a
+:class:`~padless.data.dataset.TextDataset`, taking the text, label and (optional) split from
+the columns it is told. Multi-label rows hold a JSON list (JSONL / Parquet) or a string split on
+``label_delimiter``; integral float labels (``1.0`` from Parquet) become ``"1"``. An empty text
+raises naming the file, line and column, or with ``skip_empty=True`` is counted in
+``dataset.skipped["empty_text"]``; a missing label always raises.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from padless.data.tables import read_table
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
+
 
 def _require_column(path: Path, columns: list[str], name: str, role: str) -> None:
     if name not in columns:
@@ -57,41 +55,24 @@ def read_text_table(
     columns, rows = read_table(p, fmt)
     _require_column(p, columns, text_column, "text")
     _require_column(p, columns, label_column, "label")
-    use_split = split_column is not None and split_column in columns
-    if split_column is not None and not use_split and split_column != "split":
+    split_key = split_column if split_column in columns else None
+    if split_column is not None and split_key is None and split_column != "split":
         _require_column(p, columns, split_column, "split")
-    texts, labels, splits = [], [], []
+    texts: list[str] = []
+    labels: list[Label] = []
+    splits: list[str | None] = []
     skipped = 0
     for lineno, row in rows:
         where = f"{p} line {lineno}"
-        text = row.get(text_column)
-        if not isinstance(text, str):
-            raise data_error(
-                f"{where}, column '{text_column}'",
-                "a string",
-                repr(text),
-                "store the text as a string",
-            )
-        if not text.strip():
-            if skip_empty:
-                skipped += 1
-                continue
-            raise data_error(
-                f"{where}, column '{text_column}'",
-                "non-empty text",
-                "an empty value",
-                "remove the row, or set data.skip_empty = true to skip and count it",
-            )
-        labels.append(
-            _parse_label(
-                row.get(label_column),
-                multilabel,
-                label_delimiter,
-                f"{where}, column '{label_column}'",
-            )
-        )
+        text = _text(row.get(text_column), f"{where}, column '{text_column}'", skip_empty)
+        if text is None:
+            skipped += 1
+            continue
+        label = row.get(label_column)
+        where_label = f"{where}, column '{label_column}'"
+        labels.append(_parse_label(label, multilabel, label_delimiter, where_label))
         texts.append(text)
-        split = row.get(split_column) if use_split else None
+        split = row.get(split_key) if split_key is not None else None
         splits.append(str(split).strip().lower() if split not in (None, "") else None)
     if skipped:
         logger.warning("%s: skipped %d rows with empty text (data.skip_empty = true)", p, skipped)
@@ -100,6 +81,18 @@ def read_text_table(
     return TextDataset(
         texts, labels, splits, source=str(p), skipped={"empty_text": skipped} if skipped else {}
     )
+
+
+def _text(value: Any, where: str, skip_empty: bool) -> str | None:
+    """The text of a cell, or None for an empty one skipped on request."""
+    if not isinstance(value, str):
+        raise data_error(where, "a string", repr(value), "store the text as a string")
+    if value.strip():
+        return value
+    if skip_empty:
+        return None
+    fix = "remove the row, or set data.skip_empty = true to skip and count it"
+    raise data_error(where, "non-empty text", "an empty value", fix)
 
 
 def _parse_label(value: Any, multilabel: bool, delimiter: str | None, where: str) -> Label:

@@ -1,19 +1,18 @@
-"""Readers for numeric time series and the per-feature :class:`Normalizer`.
+"""UEA/UCR ``.ts`` files: the time-series classification archive's text format.
 
-Shapes: every reader returns a :class:`~padless.data.SequenceDataset` whose ``sequences[i]`` is a
-float32 array of shape ``(T_i, F)`` - time steps first, one column per feature (channel).
-``T_i`` differs between sequences; ``F`` is the same for all.
+A file holds ``@`` header tags (``@problemName``, ``@univariate``, ``@dimensions``,
+``@equalLength``, ``@seriesLength``, ``@classLabel true a b c``, ...), then after ``@data`` one
+case per line: its dimensions separated by ``:``, the values of a dimension by ``,`` (``?`` is a
+missing value), the class label last. :func:`read_ts` returns a
+:class:`~padless.data.dataset.SequenceDataset` whose ``sequences[i]`` is float32 (T_i, F), F the
+number of dimensions (features ``dim_0`` ..); :func:`read_ts_pair` reads a data set's
+``Name_TRAIN.ts`` and ``Name_TEST.ts`` as one dataset with train / test splits.
 
-* :func:`read_ts` / :func:`read_ts_pair` - the UEA/UCR ``.ts`` format (``@`` header lines, then
-  one case per line: dimensions separated by ``:``, values by ``,``, the class label last).
-* :func:`read_long_table` - a "long" CSV/TSV/Parquet table with one row per time step.
-* :class:`Normalizer` / :func:`fit_normalizer` - per-feature standardisation fitted on train only.
-
-Non-finite values (``?``, NaN, inf) raise a :class:`~padless.errors.DataError` naming the file,
-line / sequence, feature and time step, unless ``nan_policy`` is ``"drop_steps"`` (drop every time
-step holding one) or ``"zero"`` (replace them by 0); both are counted in ``dataset.skipped``
-(``nan_steps_dropped`` / ``nan_values_zeroed``) and logged. Sequences with no time steps (also
-after dropping) raise, or with ``skip_empty=True`` are counted in ``skipped["empty_sequences"]``.
+The built-in parser names the line, dimension and value of every error (a label not declared
+in ``@classLabel``, dimensions of different lengths, a value that is not a number);
+``engine="aeon"`` parses with aeon instead (``pip install padless[timeseries]``), whose errors
+lack the line. Files with time stamps are refused (use a long table). Missing / non-finite
+values and empty cases follow ``nan_policy`` and ``skip_empty`` (:mod:`padless.data.numeric`).
 """
 
 from __future__ import annotations
@@ -26,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from padless.data.dataset import SequenceDataset
-from padless.data.long_table import _number
 from padless.data.numeric import (
     NAN_POLICIES,
+    Item,
     _build,
     _check_choice,
     _normalize_split,
+    _number,
     _optional,
     _require_file,
     concat,
@@ -113,7 +113,8 @@ def _ts_case(line: str, h: dict[str, Any], where: str) -> tuple[np.ndarray, str 
 
 def _parse_ts(path: Path) -> Cases:
     h: dict[str, Any] = dict.fromkeys(_TS_FLAGS + ("dimensions", "serieslength", "data"))
-    h["labels"], cases = [], []
+    h["labels"] = []
+    cases: Cases = []
     try:
         with open(path, encoding="utf-8-sig") as fh:
             for lineno, raw in enumerate(fh, start=1):
@@ -172,7 +173,7 @@ def read_ts(
         split = "train" if stem.endswith("_TRAIN") else "test" if stem.endswith("_TEST") else None
     split = _normalize_split(split, "argument split")
     cases = _parse_ts_aeon(path) if engine == "aeon" else _parse_ts(path)
-    items = []
+    items: list[Item] = []
     for row, (lineno, values, label) in enumerate(cases):
         seq_id = f"{path.stem}:{row}"
         where = f"{path} {f'line {lineno}' if lineno else f'case {row + 1}'} (id '{seq_id}')"

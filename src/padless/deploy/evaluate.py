@@ -1,17 +1,21 @@
-"""Evaluation: the loss of each task, a model run over an encoded split, and ``padless evaluate``.
+"""``padless evaluate``: a saved model's metrics on new data, with the model or an export.
 
-Shapes: B batch, T padded time, C outputs. Every split is run in length-sorted batches (little
-padding); outputs are put back in split order before metrics are computed, so the numbers do
-not depend on the batching.
+:func:`evaluate_artifact` reads DATA the way the model's training data was read (the saved
+``[data]`` settings; what a DATA argument may be is decided by
+:func:`padless.data.sources.resolve_data`), encodes the chosen split with the saved input
+pipeline and label space, and scores it with :func:`padless.evaluation.runner.run_split`
+(length-sorted batches, outputs put back in split order, so the numbers do not depend on the
+batching). :class:`RunnerModule` puts an exported file (ONNX Runtime or TorchScript, numpy in
+and out) behind the model's ``(inputs, lengths) -> logits`` call, so ``padless export --eval``
+scores the export with the same code. Shapes: B batch, T padded time steps, C outputs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -19,7 +23,7 @@ from torch import Tensor, nn
 
 from padless.config import DataConfig
 from padless.data.dataset import assign_validation
-from padless.data.sources import SYNTHETIC, load_data
+from padless.data.sources import load_data, resolve_data
 from padless.deploy.artifact import load_artifact
 from padless.encode.splits import encode_split
 from padless.errors import data_error
@@ -27,55 +31,11 @@ from padless.evaluation.runner import run_split
 
 logger = logging.getLogger(__name__)
 
-# --------------------------------------------------------------------------- padless evaluate
-def data_config_for(saved: dict[str, Any] | None, data: str) -> DataConfig:
-    """The :class:`DataConfig` that reads ``data`` the way the model's training data was read.
-
-    ``data`` is a path (table, IMDB tarball / CSV / folder, ``.ts`` file or UEA folder) or a
-    source name (``imdb``, ``imdb-sample``, or the synthetic task the model was trained on,
-    regenerated from the saved settings).
-    """
-    base = DataConfig(**saved) if saved else DataConfig()
-    if data in ("imdb", "imdb-sample"):
-        return dataclasses.replace(base, source=data, path=None, limit=None)
-    if data in SYNTHETIC:
-        if base.source != data:
-            raise data_error(
-                "DATA",
-                f"the model's own data source {base.source!r} or a path",
-                repr(data),
-                "pass the file or folder to evaluate on",
-            )
-        return dataclasses.replace(base, limit=None)
-    if not Path(data).exists():
-        raise data_error(
-            "DATA",
-            "an existing file or folder (or imdb / imdb-sample)",
-            f"{data!r}: no such path",
-            "check the path",
-        )
-    source = base.source
-    if source in ("imdb", "imdb-sample"):
-        path = Path(data)
-        archive = path.is_dir() or path.name.lower().endswith((".tar.gz", ".tgz", ".tar"))
-        source = "imdb" if archive else "table"
-        if source == "table":
-            base = dataclasses.replace(
-                base, text_column="text", label_column="label", split_column="split"
-            )
-    if source in SYNTHETIC:
-        raise data_error(
-            "DATA",
-            f"{source!r} (the model was trained on synthetic data)",
-            repr(data),
-            f"pass {source}",
-        )
-    return dataclasses.replace(base, source=source, path=data, test_path=None, limit=None)
-
 
 class RunnerModule(nn.Module):
     """A numpy ``(inputs, lengths) -> logits`` runner (an exported file in ONNX Runtime or
-    TorchScript, :func:`padless.predict.backend_runner`) behind the model's tensor call."""
+    TorchScript, :func:`padless.deploy.backends.backend_runner`) behind the model's tensor
+    call: padded inputs (B, T, ...) and lengths (B,) in, logits out."""
 
     def __init__(self, run: Callable[[np.ndarray, np.ndarray], np.ndarray]):
         super().__init__()
@@ -95,21 +55,22 @@ def evaluate_artifact(
     backend: str = "eager",
     export_file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a saved model on ``data`` (see :func:`data_config_for`).
+    """Metrics of a saved model on ``data``, a path or a source name read like the model's
+    training data (see :func:`padless.data.sources.resolve_data`).
 
     ``split``: the rows to score (``train`` / ``valid`` / ``test`` / ``all``); default ``test``
     when the data has a test split, else every row. ``backend`` ``"onnx"`` / ``"torchscript"``
     scores an exported file instead of the PyTorch model (``export_file``, default in the
-    artifact directory; see :func:`padless.predict.backend_runner`).
+    artifact directory; see :func:`padless.deploy.backends.backend_runner`).
     """
     from padless.deploy.backends import backend_runner
 
     art = load_artifact(artifact_dir)
-    model = (
-        art.model if backend == "eager" else RunnerModule(backend_runner(art, backend, export_file))
-    )
-    cfg = data_config_for(art.meta.get("data"), data)
-    ds = load_data(cfg)
+    model = cast(nn.Module, art.model)  # load_artifact(model=True) always builds the network
+    if backend != "eager":
+        model = RunnerModule(backend_runner(art, backend, export_file))
+    saved = art.meta.get("data")
+    ds = load_data(resolve_data(data, DataConfig(**saved) if saved else DataConfig()))
     names = assign_validation(ds.splits, 0.0, 0)
     wanted = split or ("test" if "test" in names else "all")
     rows = [i for i, s in enumerate(names) if wanted == "all" or s == wanted]

@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 
 from padless.config import Config
-from padless.data.dataset import TextDataset
-from padless.data.sources import Dataset
+from padless.data.dataset import Dataset, TextDataset
 from padless.encode.normalizer import Normalizer
 from padless.encode.text import LIMIT_FIX, TextEncoder
 from padless.errors import ArtifactError, data_error, format_error, read_saved_json

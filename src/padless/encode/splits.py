@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from padless.config import Config
-from padless.data.dataset import assign_validation
-from padless.data.sources import Dataset, load_data
+from padless.data.dataset import Dataset, assign_validation
+from padless.data.sources import load_data
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline, raw_inputs
 from padless.errors import data_error
