@@ -1,4 +1,4 @@
-"""The fused C++ LSTM layer (padless.kernels) against torch.nn.LSTM, sequence by sequence.
+"""The fused C++ LSTM layer (padless.models.kernels) against torch.nn.LSTM, sequence by sequence.
 
 Oracles: the forward direction is ``nn.LSTM`` over a ``PackedSequence``; the reverse direction
 is ``nn.LSTM`` run on each sequence flipped on its own (a per-sequence loop). Outputs, final

@@ -1,10 +1,12 @@
 """Ragged batches with as little padding as possible.
 
 Holds :func:`collate` and :class:`Batch` (``collate``), the length-bucketed and token-budget
-samplers, deterministic per seed and epoch and sharded by rank (``samplers``), and the padding
-accounting with the ``padless lengths`` report (``waste``).
+samplers, deterministic per seed and epoch and sharded by rank (``samplers``), the greedy cut of
+length-sorted items into batches within a padded-step budget, shared by the token-budget
+sampler and the server's micro-batcher (``budget``, torch-free), and the padding accounting
+with the ``padless lengths`` report (``waste``).
 
-May import: :mod:`padless.errors`, numpy, torch.
+May import: :mod:`padless.errors`, numpy, torch (``budget`` imports no torch).
 """
 
 from typing import TYPE_CHECKING
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 from padless.lazy import exports
 
 if TYPE_CHECKING:
+    from padless.batching.budget import cut_to_budget, padded_steps
     from padless.batching.collate import IGNORE_INDEX, Batch, collate, make_batch
     from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
     from padless.batching.waste import (
@@ -27,6 +30,8 @@ _EXPORTS = {
     "collate": "collate",
     "make_batch": "collate",
     "IGNORE_INDEX": "collate",
+    "cut_to_budget": "budget",
+    "padded_steps": "budget",
     "BucketBatchSampler": "samplers",
     "TokenBudgetSampler": "samplers",
     "padding_totals": "waste",
@@ -42,9 +47,11 @@ __all__ = [
     "TokenBudgetSampler",
     "analyze_lengths",
     "collate",
+    "cut_to_budget",
     "format_report",
     "make_batch",
     "padding_totals",
+    "padded_steps",
     "padding_waste",
     "plot_histogram",
 ]

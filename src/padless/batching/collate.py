@@ -1,19 +1,15 @@
-"""Batching variable-length sequences with as little padding as possible.
+"""Collation: a list of ragged samples → one right-padded :class:`Batch`.
 
-Shape legend (used in every docstring of this module): ``B`` batch size, ``T`` time steps
-(the longest sequence of the batch, possibly rounded up), ``F`` features per time step.
+Shapes: B batch, T time steps (padded length), F input features per step, K ids per step,
+C outputs. :func:`collate` pads 1-D token ids to (B, T), (T, K) ids to (B, T, K) and (T, F)
+features to (B, T, F), with T the longest length (optionally rounded up to a multiple, e.g. 8
+for tensor cores), and returns the lengths (B,) and a (B, T) mask of real steps next to them;
+labels become class ids (B,), targets (B,) or (B, C), or per-step tags (B, T) padded with
+:data:`IGNORE_INDEX`. Every malformed sample raises a :class:`~padless.errors.DataError` that
+names its position in the batch. :func:`make_batch` collates examples of an encoded split by
+index, as training and evaluation do.
 
-Three pieces:
-
-* :func:`collate` turns a list of samples into a right-padded :class:`Batch` (inputs, lengths,
-  mask, labels).
-* :class:`BucketBatchSampler` (fixed number of sequences per batch) and
-  :class:`TokenBudgetSampler` (bounded number of padded time steps per batch) yield lists of
-  dataset indices whose lengths are similar, so the padding inside a batch stays small.
-* :func:`padding_waste` / :func:`padding_totals` measure how much of the computed time steps
-  is padding for a given batching.
-
-Typical use::
+Typical use, with a length-aware sampler (:mod:`padless.batching.samplers`)::
 
     sampler = BucketBatchSampler(lengths, batch_size=64, seed=0)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
@@ -21,37 +17,6 @@ Typical use::
         sampler.set_epoch(epoch)
         for batch in loader:
             batch = batch.to(device)
-
-Both samplers share one plan per epoch, computed from ``(seed, epoch)`` only:
-
-1. permute all indices (``shuffle=True``) and cut the permutation into pools of about
-   ``bucket_size_multiplier`` batches; with ``shuffle=False`` there is one pool of all indices;
-2. sort each pool by length (stable, ascending) and cut it into batches;
-3. shuffle the order of the batches (``shuffle=True``).
-
-``drop_last=True`` drops the *incomplete* batch of a pool: the batch that was closed only
-because its pool ran out while it still had room for another sequence. For
-:class:`BucketBatchSampler` that is the single batch of fewer than ``batch_size`` indices, so
-exactly ``n % batch_size`` indices are dropped per epoch (the longest ones of the final pool,
-which is a random pool when shuffling). For :class:`TokenBudgetSampler` at most one batch per
-pool is dropped (again the longest sequences of that pool).
-
-Distributed remainder policy (``world_size > 1``): every rank computes the same global plan
-(it depends on lengths, seed and epoch, not on rank or world size) and takes batches
-``rank, rank + world_size, ...``. When the number of batches ``N`` is not a multiple of
-``world_size``:
-
-* ``drop_last=False``: the plan is padded with the first ``world_size - N % world_size``
-  batches of the epoch's order (cyclically if ``N < world_size``), like
-  :class:`torch.utils.data.DistributedSampler`. Every index is seen at least once across
-  ranks; the only duplicates are the indices of those repeated batches, which land on the
-  highest ranks as their last batch.
-* ``drop_last=True``: the trailing ``N % world_size`` batches of the epoch's order are dropped
-  (after dropping incomplete batches), so no index is seen twice.
-
-Either way every rank gets the same number of batches and ranks' batches are disjoint apart
-from the repeated padding batches. With ``world_size=1`` each index appears exactly once per
-epoch (``drop_last=False``).
 """
 
 from __future__ import annotations
@@ -70,6 +35,7 @@ from torch import Tensor
 from padless.errors import config_error, data_error
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, eq=False)
 class Batch:
@@ -122,7 +88,8 @@ class Batch:
         )
 
 
-def _as_array(x: Any) -> np.ndarray:
+def as_array(x: Any) -> np.ndarray:
+    """``x`` (a tensor on any device, a numpy array or nested lists) as a numpy array."""
     if isinstance(x, Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -144,7 +111,9 @@ def _round_up(value: int, multiple: int | None) -> int:
     return -(-value // multiple) * multiple
 
 
-def _check_multiple(pad_to_multiple_of: int | None) -> None:
+def check_pad_multiple(pad_to_multiple_of: int | None) -> None:
+    """Refuse a ``pad_to_multiple_of`` that is neither None nor an integer >= 1
+    (:class:`~padless.errors.ConfigError`)."""
     if pad_to_multiple_of is not None and (
         not isinstance(pad_to_multiple_of, numbers.Integral) or pad_to_multiple_of < 1
     ):
@@ -165,7 +134,7 @@ def _describe(arr: np.ndarray) -> str:
 def _sequence_array(seq: Any, i: int) -> np.ndarray:
     where = f"collate: sample {i}"
     try:
-        arr = _as_array(seq)
+        arr = as_array(seq)
     except (ValueError, TypeError) as exc:  # ragged nested lists and the like
         raise data_error(
             where,
@@ -216,9 +185,27 @@ def _sequence_array(seq: Any, i: int) -> np.ndarray:
     return out
 
 
+def _per_step_labels(
+    arrays: list[np.ndarray], lengths: np.ndarray, t_max: int, label_pad_value: int
+) -> Tensor:
+    """One integer tag per real step → int64 (B, T), padded with ``label_pad_value``."""
+    out = np.full((len(arrays), t_max), label_pad_value, dtype=np.int64)
+    for i, arr in enumerate(arrays):
+        if arr.ndim != 1 or arr.dtype.kind not in "biu" or arr.shape[0] != lengths[i]:
+            raise data_error(
+                f"collate: per-step labels of sample {i}",
+                f"a 1-D integer array of length {lengths[i]} (the sequence length)",
+                _describe(arr),
+                "give one tag per time step, or pass per_step_labels=False",
+            )
+        out[i, : arr.shape[0]] = arr
+    return torch.from_numpy(out)
+
+
 def _collate_labels(
     labels: list[Any], lengths: np.ndarray, t_max: int, per_step: bool, label_pad_value: int
 ) -> Tensor | None:
+    """The batch's labels as one tensor (see :func:`collate`), or None when no sample has one."""
     present = [lab is not None for lab in labels]
     if not any(present):
         return None
@@ -232,7 +219,7 @@ def _collate_labels(
         )
     arrays = []
     for i, lab in enumerate(labels):
-        arr = _as_array(lab)
+        arr = as_array(lab)
         if arr.dtype.kind not in "biuf":
             raise data_error(
                 f"collate: label of sample {i}",
@@ -243,18 +230,7 @@ def _collate_labels(
         arrays.append(arr)
 
     if per_step:
-        out = np.full((len(arrays), t_max), label_pad_value, dtype=np.int64)
-        for i, arr in enumerate(arrays):
-            if arr.ndim != 1 or arr.dtype.kind not in "biu" or arr.shape[0] != lengths[i]:
-                raise data_error(
-                    f"collate: per-step labels of sample {i}",
-                    f"a 1-D integer array of length {lengths[i]} (the sequence length)",
-                    _describe(arr),
-                    "give one tag per time step, or pass per_step_labels=False",
-                )
-            out[i, : arr.shape[0]] = arr
-        return torch.from_numpy(out)
-
+        return _per_step_labels(arrays, lengths, t_max, label_pad_value)
     ndims = {arr.ndim for arr in arrays}
     if ndims == {0}:
         kinds = {arr.dtype.kind for arr in arrays}
@@ -308,7 +284,25 @@ def collate(
     sequence kinds or feature counts, non-finite features and malformed labels; messages name
     the sample's position in the batch.
     """
-    _check_multiple(pad_to_multiple_of)
+    check_pad_multiple(pad_to_multiple_of)
+    seqs, labels = _split_samples(samples)
+    arrays = _sequence_arrays(seqs)
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    t_max = _round_up(int(lengths.max()), pad_to_multiple_of)
+    inputs = _pad_inputs(arrays, t_max, pad_value)
+    lengths_t = torch.from_numpy(lengths)
+    mask = torch.arange(t_max).unsqueeze(0) < lengths_t.unsqueeze(1)
+    return Batch(
+        inputs=torch.from_numpy(inputs),
+        lengths=lengths_t,
+        mask=mask,
+        labels=_collate_labels(labels, lengths, t_max, per_step_labels, label_pad_value),
+    )
+
+
+def _split_samples(samples: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """``(sequences, labels)`` of a non-empty batch of samples of one form (labels all None
+    for bare sequences)."""
     if len(samples) == 0:
         raise data_error(
             "collate",
@@ -326,12 +320,12 @@ def collate(
             "return the same structure from every dataset item",
         )
     if pairs[0]:
-        seqs = [s[0] for s in samples]
-        labels: list[Any] = [s[1] for s in samples]
-    else:
-        seqs = list(samples)
-        labels = [None] * len(samples)
+        return [s[0] for s in samples], [s[1] for s in samples]
+    return list(samples), [None] * len(samples)
 
+
+def _sequence_arrays(seqs: list[Any]) -> list[np.ndarray]:
+    """Every sequence as a checked array, all of sample 0's kind (dtype, rank, features)."""
     arrays = [_sequence_array(s, i) for i, s in enumerate(seqs)]
     ref = arrays[0]
     for i, arr in enumerate(arrays[1:], start=1):
@@ -347,10 +341,13 @@ def collate(
                 "1-D token ids" if arr.ndim == 1 else _describe(arr),
                 "put only one kind of sequence (same feature count) in a dataset",
             )
+    return arrays
 
-    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
-    t_max = _round_up(int(lengths.max()), pad_to_multiple_of)
-    batch_size = len(arrays)
+
+def _pad_inputs(arrays: list[np.ndarray], t_max: int, pad_value: int | float) -> np.ndarray:
+    """The sequences right-padded with ``pad_value`` to T = ``t_max``: int64 (B, T) or
+    (B, T, K) ids, or float32 (B, T, F) features."""
+    ref = arrays[0]
     if ref.dtype == np.int64:
         if not float(pad_value).is_integer():
             raise config_error(
@@ -359,20 +356,12 @@ def collate(
                 repr(pad_value),
                 "use the padding token id, e.g. 0",
             )
-        inputs = np.full((batch_size, t_max, *ref.shape[1:]), int(pad_value), dtype=np.int64)
+        inputs = np.full((len(arrays), t_max, *ref.shape[1:]), int(pad_value), dtype=np.int64)
     else:
-        inputs = np.full((batch_size, t_max, ref.shape[1]), pad_value, dtype=np.float32)
+        inputs = np.full((len(arrays), t_max, ref.shape[1]), pad_value, dtype=np.float32)
     for i, arr in enumerate(arrays):
         inputs[i, : arr.shape[0]] = arr
-
-    lengths_t = torch.from_numpy(lengths)
-    mask = torch.arange(t_max).unsqueeze(0) < lengths_t.unsqueeze(1)
-    return Batch(
-        inputs=torch.from_numpy(inputs),
-        lengths=lengths_t,
-        mask=mask,
-        labels=_collate_labels(labels, lengths, t_max, per_step_labels, label_pad_value),
-    )
+    return inputs
 
 
 IGNORE_INDEX = -100  # the label of padded steps in per-step (tagging) targets

@@ -1,26 +1,10 @@
-"""Batching variable-length sequences with as little padding as possible.
+"""Length-aware batch samplers: dataset indices grouped by similar length, so padding stays small.
 
-Shape legend (used in every docstring of this module): ``B`` batch size, ``T`` time steps
-(the longest sequence of the batch, possibly rounded up), ``F`` features per time step.
-
-Three pieces:
-
-* :func:`collate` turns a list of samples into a right-padded :class:`Batch` (inputs, lengths,
-  mask, labels).
-* :class:`BucketBatchSampler` (fixed number of sequences per batch) and
-  :class:`TokenBudgetSampler` (bounded number of padded time steps per batch) yield lists of
-  dataset indices whose lengths are similar, so the padding inside a batch stays small.
-* :func:`padding_waste` / :func:`padding_totals` measure how much of the computed time steps
-  is padding for a given batching.
-
-Typical use::
-
-    sampler = BucketBatchSampler(lengths, batch_size=64, seed=0)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
-    for epoch in range(epochs):
-        sampler.set_epoch(epoch)
-        for batch in loader:
-            batch = batch.to(device)
+Shapes: B batch, T time steps (padded length). :class:`BucketBatchSampler` yields batches of a
+fixed B; :class:`TokenBudgetSampler` yields batches whose padded size B × T stays within
+``max_tokens`` (cut by :func:`padless.batching.budget.cut_to_budget`). Pass either as
+``batch_sampler`` to a :class:`~torch.utils.data.DataLoader` with
+:func:`padless.batching.collate` as ``collate_fn``, and call ``set_epoch`` each epoch.
 
 Both samplers share one plan per epoch, computed from ``(seed, epoch)`` only:
 
@@ -65,10 +49,12 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from padless.batching.collate import _as_array, _check_multiple
+from padless.batching.budget import cut_to_budget, padded_steps
+from padless.batching.collate import as_array, check_pad_multiple
 from padless.errors import config_error, data_error
 
 logger = logging.getLogger(__name__)
+
 
 def _check_int(name: str, value: Any, minimum: int, fix: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
@@ -79,7 +65,7 @@ def _check_int(name: str, value: Any, minimum: int, fix: str) -> int:
 def _validate_lengths(lengths: Any, owner: str) -> np.ndarray:
     where = f"{owner} lengths"
     try:
-        arr = _as_array(lengths)
+        arr = as_array(lengths)
     except (ValueError, TypeError) as exc:
         raise data_error(where, "a 1-D array of integers", repr(type(lengths)), None) from exc
     if arr.ndim != 1 or arr.size == 0:
@@ -138,11 +124,11 @@ class _PlannedBatchSampler(Sampler[list[int]]):
                 repr(rank),
                 "pass this process's rank, e.g. torch.distributed.get_rank()",
             )
-        self.rank = int(rank)
-        self.bucket_size_multiplier = _check_int(
+        self.rank: int = int(rank)
+        self.bucket_size_multiplier: int = _check_int(
             f"{name} bucket_size_multiplier", bucket_size_multiplier, 1, "use e.g. 50"
         )
-        self.epoch = 0
+        self.epoch: int = 0
         self._cache: tuple[int, list[list[int]]] | None = None
 
     # -- subclass hook ------------------------------------------------------------------------
@@ -299,7 +285,7 @@ class TokenBudgetSampler(_PlannedBatchSampler):
                 "TokenBudgetSampler max_batch_size", max_batch_size, 1, "or pass None"
             )
         self.max_batch_size = max_batch_size
-        _check_multiple(pad_to_multiple_of)
+        check_pad_multiple(pad_to_multiple_of)
         self.pad_to_multiple_of = pad_to_multiple_of
         super().__init__(
             lengths,
@@ -310,9 +296,7 @@ class TokenBudgetSampler(_PlannedBatchSampler):
             world_size=world_size,
             bucket_size_multiplier=bucket_size_multiplier,
         )
-        cost = np.maximum(self.lengths, 1)
-        if pad_to_multiple_of:
-            cost = -(-cost // pad_to_multiple_of) * pad_to_multiple_of
+        cost = padded_steps(self.lengths, pad_to_multiple_of)
         self._cost = cost
         too_long = np.flatnonzero(cost > self.max_tokens)
         if too_long.size:
@@ -335,19 +319,9 @@ class TokenBudgetSampler(_PlannedBatchSampler):
 
     def _cut_pool(self, sorted_idx: np.ndarray) -> tuple[list[np.ndarray], bool]:
         cost = self._cost[sorted_idx]  # ascending
-        n = cost.size
-        limit = self.max_batch_size or self.max_tokens  # each sequence costs >= 1 step
-        cap = min(limit, n)
-        batches = []
-        start = 0
-        while start < n:
-            stop = min(n, start + cap)
-            # cost of a batch of k = 1..stop-start sequences is k * cost[start + k - 1]:
-            # non-decreasing in k because cost is sorted, so a binary search finds the most.
-            padded = np.arange(1, stop - start + 1) * cost[start:stop]
-            k = int(np.searchsorted(padded, self.max_tokens, side="right"))
-            batches.append(sorted_idx[start : start + k])
-            start += k
+        cuts = cut_to_budget(cost, self.max_tokens, max_count=self.max_batch_size)
+        batches = [sorted_idx[cut] for cut in cuts]
         last = batches[-1]
+        limit = self.max_batch_size or self.max_tokens  # each sequence costs >= 1 step
         room = (last.size + 1) * cost[-1] <= self.max_tokens
         return batches, bool(last.size < limit and room)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from padless.batching.collate import _as_array, _check_multiple
+from padless.batching.collate import as_array, check_pad_multiple
 from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
 from padless.errors import config_error, data_error
 
@@ -50,6 +50,7 @@ __all__ = [
     "plot_histogram",
 ]
 
+
 def padding_totals(
     lengths: Sequence[int] | np.ndarray | Tensor,
     batches: Iterable[Sequence[int]],
@@ -58,8 +59,8 @@ def padding_totals(
 ) -> tuple[int, int]:
     """Return ``(real_steps, computed_steps)`` when each batch pads to its own longest length
     (rounded up to ``pad_to_multiple_of``). Empty batches are ignored."""
-    _check_multiple(pad_to_multiple_of)
-    lens = _as_array(lengths).astype(np.int64, copy=False).reshape(-1)
+    check_pad_multiple(pad_to_multiple_of)
+    lens = as_array(lengths).astype(np.int64, copy=False).reshape(-1)
     parts = [np.asarray(b, dtype=np.int64).reshape(-1) for b in batches]
     parts = [p for p in parts if p.size]
     if not parts:
@@ -199,49 +200,9 @@ def analyze_lengths(
     else:
         max_tokens = _positive("max_tokens", max_tokens)
 
-    strategies = []
     fixed_len = cap if cap is not None else int(raw.max())
-    real = int(capped.sum())
-    computed = n * fixed_len
-    strategies.append(
-        StrategyResult(
-            "fixed",
-            0.0 if computed == 0 else 1.0 - real / computed,
-            -(-n // batch_size),
-            computed,
-            real,
-        )
-    )
-    perm = np.random.default_rng(seed).permutation(n)
-    strategies.append(
-        _result("random", capped, [perm[i : i + batch_size] for i in range(0, n, batch_size)])
-    )
-    strategies.append(
-        _result("bucket", capped, list(BucketBatchSampler(capped, batch_size, seed=seed)))
-    )
-    strategies.append(
-        _result(
-            "sorted",
-            capped,
-            list(BucketBatchSampler(capped, batch_size, shuffle=False, seed=seed)),
-        )
-    )
-    strategies.append(
-        _result("token_budget", capped, list(TokenBudgetSampler(capped, max_tokens, seed=seed)))
-    )
-
-    total = int(raw.sum())
-    truncation = []
-    for c in caps:
-        lost = int(np.maximum(raw - c, 0).sum())
-        truncation.append(
-            TruncationResult(
-                cap=c,
-                share_truncated=float((raw > c).mean()),
-                share_tokens_lost=0.0 if total == 0 else lost / total,
-            )
-        )
-
+    strategies = _strategies(capped, fixed_len, batch_size, max_tokens, seed)
+    truncation = _truncation(raw, caps)
     p50, p90, p99 = np.percentile(raw, [50, 90, 99])
     report = LengthReport(
         n=int(n),
@@ -260,6 +221,58 @@ def analyze_lengths(
     )
     logger.debug("length analysis of %d sequences done", n)
     return report
+
+
+def _strategies(
+    capped: np.ndarray, fixed_len: int, batch_size: int, max_tokens: int, seed: int
+) -> list[StrategyResult]:
+    """The padding cost of every strategy of :data:`STRATEGIES` on the capped lengths."""
+    n = capped.size
+    real = int(capped.sum())
+    computed = n * fixed_len
+    strategies = [
+        StrategyResult(
+            "fixed",
+            0.0 if computed == 0 else 1.0 - real / computed,
+            -(-n // batch_size),
+            computed,
+            real,
+        )
+    ]
+    perm = np.random.default_rng(seed).permutation(n)
+    strategies.append(
+        _result("random", capped, [perm[i : i + batch_size] for i in range(0, n, batch_size)])
+    )
+    strategies.append(
+        _result("bucket", capped, list(BucketBatchSampler(capped, batch_size, seed=seed)))
+    )
+    strategies.append(
+        _result(
+            "sorted",
+            capped,
+            list(BucketBatchSampler(capped, batch_size, shuffle=False, seed=seed)),
+        )
+    )
+    strategies.append(
+        _result("token_budget", capped, list(TokenBudgetSampler(capped, max_tokens, seed=seed)))
+    )
+    return strategies
+
+
+def _truncation(raw: np.ndarray, caps: list[int]) -> list[TruncationResult]:
+    """What truncating the raw lengths at each of ``caps`` would cut."""
+    total = int(raw.sum())
+    truncation = []
+    for c in caps:
+        lost = int(np.maximum(raw - c, 0).sum())
+        truncation.append(
+            TruncationResult(
+                cap=c,
+                share_truncated=float((raw > c).mean()),
+                share_tokens_lost=0.0 if total == 0 else lost / total,
+            )
+        )
+    return truncation
 
 
 def _pct(x: float) -> str:
@@ -315,7 +328,7 @@ def plot_histogram(
     ax = fig.add_subplot(1, 1, 1)
     hi = max(int(arr.max()), 1)
     edges = np.linspace(0, hi + 1, min(bins, hi + 1) + 1)
-    ax.hist(arr, bins=edges, color="#4c72b0", alpha=0.85)
+    ax.hist(arr, bins=edges.tolist(), color="#4c72b0", alpha=0.85)
     p50, p90, p99 = np.percentile(arr, [50, 90, 99])
     marks = [
         (p50, f"median {p50:,.0f}", "#2ca02c", "-"),

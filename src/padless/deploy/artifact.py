@@ -15,7 +15,7 @@ Layout of ``DIR/model/``::
 
 Loading checks the manifest first, so a tampered or truncated file is refused before it is read.
 ``load_artifact(d, model=False)`` reads everything but the network and needs no PyTorch: what
-the ONNX backend of :mod:`padless.predict` runs on.
+the ONNX backend of :mod:`padless.deploy.predict` runs on.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
-"""Inference from a saved artifact: ``padless.load(path).predict(inputs)``.
+"""The backends a :class:`~padless.deploy.predict.Predictor` runs: eager, ONNX Runtime, TorchScript.
 
-The :class:`Predictor` encodes inputs exactly as training did (the artifact's
-:class:`~padless.pipeline.InputPipeline`), runs them in length-sorted batches (little
-padding), and returns results in the caller's order. Inputs are strings (text models),
-token-id lists (``ids`` models) or (T, F) numeric sequences (numeric models).
-
-Shapes: B batch, T padded time, F features, C outputs. Everything here works on numpy arrays,
-and PyTorch is imported only by the ``eager`` and ``torchscript`` backends: with
-``backend="onnx"`` a predictor needs numpy, tokenizers and onnxruntime alone (the ``[edge]``
-install, see the README). :func:`read_inputs` streams a large input file in chunks for
-``padless predict``.
+Shapes: B batch, T time steps (padded length), F input features per step, K ids per step,
+C outputs. :func:`backend_runner` returns one ``(inputs, lengths) -> logits`` function on numpy
+arrays whatever the backend: the artifact's PyTorch model (``eager``), or an exported file
+(``onnx``, ``torchscript``; by default in the artifact directory) after checking that its
+stamp names the artifact's weights. Only ``eager`` and ``torchscript`` import torch: the ONNX
+backend needs numpy and onnxruntime alone (the torch-free ``[edge]`` install).
 """
 
 from __future__ import annotations
@@ -34,7 +30,8 @@ BACKENDS = ("eager", "onnx", "torchscript")
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (inputs, lengths) -> logits
 
 
-def _check_backend(backend: str) -> None:
+def check_backend(backend: str) -> None:
+    """Refuse a backend name that is not one of :data:`BACKENDS` (:class:`ArtifactError`)."""
     if backend not in BACKENDS:
         raise ArtifactError(
             format_error("backend", f"one of {', '.join(BACKENDS)}", repr(backend), None)
@@ -50,7 +47,7 @@ def backend_runner(
     """``(inputs, lengths) -> logits`` on numpy arrays for ``backend``: the artifact's PyTorch
     model, or the exported file ``path`` (default in the artifact directory), checked to come
     from the artifact's weights."""
-    _check_backend(backend)
+    check_backend(backend)
     if backend == "onnx":
         session = onnx_session(artifact, path, threads)
         return lambda x, lengths: session.run(None, {"inputs": x, "lengths": lengths})[0]

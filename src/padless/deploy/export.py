@@ -1,13 +1,10 @@
-"""Export a trained model to ONNX with exact variable-length semantics inside the graph.
+"""``padless export``: an artifact's model to ONNX (fp32 or int8) or TorchScript, stamped.
 
-The graph takes ``inputs`` (int64 ids (B, T) / (B, T, K), or float (B, T, F)) and int64
-``lengths`` (B,), with dynamic batch and time axes, and returns ``logits``. Exporters usually
-lose the lengths (tracing ``PackedSequence`` fails or records a graph that reads padding); here
-every recurrent layer becomes one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node fed ``sequence_lens``,
-which runs each sequence only over its own steps, the reverse direction included. The rest of
-the model (embedding, conv front end, masks, pooling, head) is traced from the same
-:class:`~padless.models.SequenceClassifier` code that runs eagerly, and after writing the file
-ONNX Runtime is checked against eager on a ragged batch.
+:func:`export_artifact` loads the model directory, dispatches to :mod:`padless.deploy.onnx`
+or :mod:`padless.deploy.torchscript` (each checks its file against eager on a ragged batch),
+writes the file where ``padless predict --backend onnx|torchscript`` looks by default, and
+records in it the sha256 of the weights it came from, so a predictor refuses an export of
+another model (:mod:`padless.deploy.backends`).
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from padless.deploy.artifact import DEFAULT_NAMES, WEIGHTS_KEY, weights_digest
-from padless.deploy.onnx import _stamp, export_onnx, quantize_onnx
+from padless.deploy.onnx import export_onnx, quantize_onnx, stamp_onnx
 from padless.errors import ExportError, format_error
 
 logger = logging.getLogger(__name__)
@@ -31,7 +28,7 @@ def export_artifact(
     """Export the model of an artifact directory (``DIR/model``) to ``out``.
 
     ``fmt`` is ``"onnx"`` (fp32), ``"onnx-int8"`` (the fp32 export, checked against eager,
-    then dynamically quantised) or ``"torchscript"`` (:mod:`padless.torchscript`). ``out``
+    then dynamically quantised) or ``"torchscript"`` (:mod:`padless.deploy.torchscript`). ``out``
     defaults to ``DIR/model.onnx`` / ``DIR/model-int8.onnx`` / ``DIR/model-torchscript.pt``,
     where ``padless predict --backend onnx|torchscript`` looks. The file records the sha256 of
     the weights it came from, so a predictor refuses an export of another model.
@@ -45,6 +42,8 @@ def export_artifact(
             format_error("--format", f"one of {', '.join(FORMATS)}", repr(fmt), "pick one")
         )
     art = load_artifact(directory)
+    model = art.model
+    assert model is not None  # load_artifact builds the network unless model=False
     out = Path(out) if out is not None else Path(directory) / DEFAULT_NAMES[fmt]
     text = art.pipeline.text
     ids_per_step = 2 if text is not None and text.bigrams is not None else 1
@@ -54,18 +53,18 @@ def export_artifact(
         from padless.deploy.torchscript import export_torchscript
 
         meta = {WEIGHTS_KEY: digest, "padless.version": __version__}
-        report = export_torchscript(art.model, out, ids_per_step=ids_per_step, metadata=meta)
+        report = export_torchscript(model, out, ids_per_step=ids_per_step, metadata=meta)
         return {"format": fmt, **report}
     if fmt == "onnx":
-        report = export_onnx(art.model, out, ids_per_step=ids_per_step)
-        _stamp(out, digest)
+        report = export_onnx(model, out, ids_per_step=ids_per_step)
+        stamp_onnx(out, digest)
         return {"format": fmt, **report, "bytes": out.stat().st_size}
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        report = export_onnx(art.model, fp32, ids_per_step=ids_per_step)
+        report = export_onnx(model, fp32, ids_per_step=ids_per_step)
         out.parent.mkdir(parents=True, exist_ok=True)
-        q = quantize_onnx(fp32, out, art.model, ids_per_step)
-    _stamp(out, digest)
+        q = quantize_onnx(fp32, out, model, ids_per_step)
+    stamp_onnx(out, digest)
     logger.info(
         "int8: %d → %d bytes; max logit change vs fp32 %.3g",
         q["fp32_bytes"],

@@ -1,15 +1,9 @@
-"""Inference from a saved artifact: ``padless.load(path).predict(inputs)``.
+"""Prediction inputs read from a file or stdin, streamed in chunks: :func:`read_inputs`.
 
-The :class:`Predictor` encodes inputs exactly as training did (the artifact's
-:class:`~padless.pipeline.InputPipeline`), runs them in length-sorted batches (little
-padding), and returns results in the caller's order. Inputs are strings (text models),
-token-id lists (``ids`` models) or (T, F) numeric sequences (numeric models).
-
-Shapes: B batch, T padded time, F features, C outputs. Everything here works on numpy arrays,
-and PyTorch is imported only by the ``eager`` and ``torchscript`` backends: with
-``backend="onnx"`` a predictor needs numpy, tokenizers and onnxruntime alone (the ``[edge]``
-install, see the README). :func:`read_inputs` streams a large input file in chunks for
-``padless predict``.
+``padless predict`` reads its inputs with it: one text per line, or JSON lines whose ``text``
+or ``inputs`` field holds a text or a token-id / numeric sequence. The file is read line by
+line, so memory stays flat however large it is, and every error names the file and line.
+Torch-free (the ``[edge]`` install predicts with it).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Export a trained model to ONNX with exact variable-length semantics inside the graph.
 
-The graph takes ``inputs`` (int64 ids (B, T) / (B, T, K), or float (B, T, F)) and int64
-``lengths`` (B,), with dynamic batch and time axes, and returns ``logits``. Exporters usually
-lose the lengths (tracing ``PackedSequence`` fails or records a graph that reads padding); here
+Shapes: B batch, T time steps (padded length), F input features per step, H hidden size,
+D directions (1 or 2), K ids per step, C outputs. The graph takes ``inputs`` (int64 ids
+(B, T) / (B, T, K), or float (B, T, F)) and int64 ``lengths`` (B,), with dynamic batch and
+time axes, and returns ``logits`` (B, C), or (B, T, C) for tagging. Exporters usually lose the
+lengths (tracing ``PackedSequence`` fails or records a graph that reads padding); here
 every recurrent layer becomes one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node fed ``sequence_lens``,
 which runs each sequence only over its own steps, the reverse direction included. The rest of
 the model (embedding, conv front end, masks, pooling, head) is traced from the same
@@ -59,7 +61,7 @@ class _RecurrentOp(torch.autograd.Function):
     @staticmethod
     def symbolic(g, x, lengths, cell, hidden, layers, dirs, relu, *weights):
         seq = g.op("Cast", lengths, to_i=6)  # int32, as the ONNX recurrent ops require
-        h = g.op("Transpose", x, perm_i=[1, 0, 2])  # (T, B, I)
+        h = g.op("Transpose", x, perm_i=[1, 0, 2])  # (T, B, F)
         flat = g.op("Constant", value_t=torch.tensor([0, 0, -1], dtype=torch.int64))
         attrs: dict[str, Any] = {
             "hidden_size_i": hidden,
@@ -81,7 +83,8 @@ class _RecurrentOp(torch.autograd.Function):
 class OnnxRecurrent(nn.Module):
     """Stands in for a :class:`RecurrentEncoder` during export (same call, same outputs).
 
-    Holds the weights in ONNX layout, per layer W (D, G*H, I), R (D, G*H, H), B (D, 2*G*H).
+    Holds the weights in ONNX layout, per layer W (D, G*H, F), R (D, G*H, H), B (D, 2*G*H),
+    with G gate blocks per cell (4 LSTM, 3 GRU, 1 RNN) and F the layer's input size.
     """
 
     def __init__(self, encoder: RecurrentEncoder):
@@ -93,7 +96,7 @@ class OnnxRecurrent(nn.Module):
         for layer in range(encoder.num_layers):
             ws, rs, bs = [], [], []
             for d in range(encoder.num_directions):
-                w_ih, w_hh, b_ih, b_hh = encoder._weights(layer, d)
+                w_ih, w_hh, b_ih, b_hh = encoder.direction_weights(layer, d)
                 ws.append(_onnx_gates(w_ih, cell))
                 rs.append(_onnx_gates(w_hh, cell))
                 bs.append(torch.cat([_onnx_gates(b_ih, cell), _onnx_gates(b_hh, cell)]))
@@ -164,11 +167,13 @@ class OnnxTransformer(nn.Module):
 def exportable(model: SequenceClassifier) -> SequenceClassifier:
     """A copy of ``model`` (eval mode, float32, CPU) whose recurrent encoders export to ONNX."""
     m = eval_copy(model)
+    # add_module replaces a submodule by name: the stand-ins take the same calls as the
+    # modules they replace, without being of their declared types.
     if isinstance(m.encoder, HybridEncoder):
-        m.encoder.recurrent = OnnxRecurrent(m.encoder.recurrent)
-        m.encoder.transformer = OnnxTransformer(m.encoder.transformer)
+        m.encoder.add_module("recurrent", OnnxRecurrent(m.encoder.recurrent))
+        m.encoder.add_module("transformer", OnnxTransformer(m.encoder.transformer))
     else:
-        m.encoder = OnnxRecurrent(m.encoder)
+        m.add_module("encoder", OnnxRecurrent(m.encoder))
     return m
 
 
@@ -254,8 +259,9 @@ def quantize_onnx(src: str | Path, dst: str | Path, model: SequenceClassifier, i
     }
 
 
-def _stamp(path: Path, digest: str) -> None:
-    """Record the source weights' digest (and padless version) in the ONNX metadata."""
+def stamp_onnx(path: Path, digest: str) -> None:
+    """Record the source weights' digest (and padless version) in the metadata of the ONNX
+    file ``path``, where :mod:`padless.deploy.backends` checks it before running the file."""
     import onnx
 
     from padless import __version__

@@ -1,13 +1,10 @@
-"""Export a trained model to ONNX with exact variable-length semantics inside the graph.
+"""What exports are built from and checked against: an eval copy of the model and ragged inputs.
 
-The graph takes ``inputs`` (int64 ids (B, T) / (B, T, K), or float (B, T, F)) and int64
-``lengths`` (B,), with dynamic batch and time axes, and returns ``logits``. Exporters usually
-lose the lengths (tracing ``PackedSequence`` fails or records a graph that reads padding); here
-every recurrent layer becomes one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node fed ``sequence_lens``,
-which runs each sequence only over its own steps, the reverse direction included. The rest of
-the model (embedding, conv front end, masks, pooling, head) is traced from the same
-:class:`~padless.models.SequenceClassifier` code that runs eagerly, and after writing the file
-ONNX Runtime is checked against eager on a ragged batch.
+Shapes: B batch, T time steps (padded length), F input features per step, K ids per step.
+Both exporters (:mod:`padless.deploy.onnx`, :mod:`padless.deploy.torchscript`) trace or script
+a float32 CPU eval copy of the model (:func:`eval_copy`, the caller's model keeps its device
+and mode) and compare the exported file with eager on a ragged batch from
+:func:`example_inputs`, whose rows have different lengths and zeros past each length.
 """
 
 from __future__ import annotations
@@ -22,6 +19,7 @@ from padless.models.classifier import SequenceClassifier
 from padless.models.lengths import lengths_mask
 
 logger = logging.getLogger(__name__)
+
 
 def eval_copy(model: SequenceClassifier) -> SequenceClassifier:
     """A float32 CPU copy in eval mode: what exports are built from and checked against,

@@ -1,15 +1,16 @@
 """Inference from a saved artifact: ``padless.load(path).predict(inputs)``.
 
 The :class:`Predictor` encodes inputs exactly as training did (the artifact's
-:class:`~padless.pipeline.InputPipeline`), runs them in length-sorted batches (little
+:class:`~padless.encode.pipeline.InputPipeline`), runs them in length-sorted batches (little
 padding), and returns results in the caller's order. Inputs are strings (text models),
 token-id lists (``ids`` models) or (T, F) numeric sequences (numeric models).
 
-Shapes: B batch, T padded time, F features, C outputs. Everything here works on numpy arrays,
-and PyTorch is imported only by the ``eager`` and ``torchscript`` backends: with
+Shapes: B batch, T time steps (padded length), F input features per step, K ids per step,
+C outputs. Everything here works on numpy arrays, and PyTorch is imported only by the
+``eager`` and ``torchscript`` backends (:mod:`padless.deploy.backends`): with
 ``backend="onnx"`` a predictor needs numpy, tokenizers and onnxruntime alone (the ``[edge]``
-install, see the README). :func:`read_inputs` streams a large input file in chunks for
-``padless predict``.
+install, see the README). :func:`padless.deploy.inputs.read_inputs` streams a large input
+file in chunks for ``padless predict``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from padless.deploy.artifact import (
     Artifact,
     load_artifact,
 )
-from padless.deploy.backends import Runner, _check_backend, backend_runner
+from padless.deploy.backends import Runner, backend_runner, check_backend
 from padless.errors import ArtifactError, data_error, format_error
 
 
@@ -94,7 +95,7 @@ class Predictor:
     ) -> list:
         """One id list / array per input, as the model sees it (before padding). Errors name
         the row as ``offset`` + its index (for inputs read in chunks). ``limit`` / ``cut``: see
-        :meth:`padless.pipeline.InputPipeline.encode`."""
+        :meth:`padless.encode.pipeline.InputPipeline.encode`."""
         rows = range(offset, offset + len(inputs)) if offset else None
         return self.artifact.pipeline.encode(
             list(inputs), where=where, rows=rows, limit=limit, cut=cut
@@ -111,13 +112,14 @@ class Predictor:
         """(N, C) raw scores in input order; for tagging a list of (T_i, C) arrays."""
         encoded = self.encode_each(inputs, where, offset)
         order = np.argsort([len(x) for x in encoded], kind="stable")
-        per_row: list[np.ndarray | None] = [None] * len(encoded)
+        found: dict[int, np.ndarray] = {}
         for start in range(0, len(encoded), self.batch_size):
             rows = order[start : start + self.batch_size]
             x, lengths = pad([encoded[i] for i in rows])
             out = self.run(x, lengths)
             for k, i in enumerate(rows):
-                per_row[i] = out[k, : int(lengths[k])] if self.task == "tagging" else out[k]
+                found[int(i)] = out[k, : int(lengths[k])] if self.task == "tagging" else out[k]
+        per_row = [found[i] for i in range(len(encoded))]
         if self.task == "tagging":
             return per_row
         width = self.artifact.labels.num_outputs
@@ -144,7 +146,7 @@ class Predictor:
                 {"value": float(v[0]) if len(v) == 1 else [float(x) for x in v]}
                 for v in np.asarray(logits, dtype=np.float32).tolist()
             ]
-        results = []
+        results: list[dict[str, Any]] = []
         for row in self.probabilities(logits).tolist():
             scores = {n: round(float(s), 6) for n, s in zip(names, row, strict=True)}
             if self.task == "multilabel":
@@ -152,7 +154,7 @@ class Predictor:
                     {"labels": [n for n, s in scores.items() if s >= 0.5], "scores": scores}
                 )
             else:
-                results.append({"label": max(scores, key=scores.get), "scores": scores})
+                results.append({"label": max(scores, key=scores.__getitem__), "scores": scores})
         return results
 
     def predict(
@@ -161,7 +163,7 @@ class Predictor:
         """One result per input: ``{"label", "scores"}`` (multi-label: ``"labels"`` with every
         label of probability ≥ 0.5; regression: ``"value"``; tagging: ``"tags"`` per step)."""
         logits = self.logits(inputs, where, offset)
-        if self.task == "tagging":
+        if isinstance(logits, list):  # tagging: one (T_i, C) array per input
             return [{"tags": [r["label"] for r in self.results(x)]} for x in logits]
         return self.results(logits)
 
@@ -180,7 +182,7 @@ def load(
 ) -> Predictor:
     """Load a model directory (``DIR/model``) written by ``padless train``. The ONNX backend
     does not build the PyTorch model (nor import torch)."""
-    _check_backend(backend)
+    check_backend(backend)
     if backend != "onnx":
         try:
             import torch  # noqa: F401

@@ -1,6 +1,7 @@
 """Export a trained model to TorchScript with exact variable-length semantics.
 
-Shapes: B batch, T padded time, D directions (1 or 2), H hidden size. :class:`ScriptedClassifier`
+Shapes: B batch, T time steps (padded length), F input features per step, H hidden size,
+D directions (1 or 2), E embedding size, K ids per step, C outputs. :class:`ScriptedClassifier`
 takes ``inputs`` (int64 ids (B, T) / (B, T, K), or float features (B, T, F)) and int64
 ``lengths`` (B,), with B and T free, and returns the logits of
 :class:`~padless.models.SequenceClassifier` in eval mode: (B, C), or (B, T, C) for tagging.
@@ -9,10 +10,11 @@ Why a rewrite rather than ``torch.jit.script(model)``: the eager encoder picks a
 kernels, the optional C++ extension and ``PackedSequence`` with Python-level control flow
 (``int(lengths.max())`` slicing, sorted segments, ``*`` unpacking, ``Optional`` submodules),
 which TorchScript cannot compile, and tracing freezes B and T. Here every recurrent layer and
-direction is an explicit time loop over the cell equations of ``padless.models._cell_step``;
-the state is held at padded steps (``torch.where``) and outputs there are zero, the reverse
-direction runs on each sequence reversed within its own length, so a sequence's result does
-not depend on its batch or on how much (or what) padding follows it.
+direction is an explicit time loop over the cell equations of the encoder's ``reference``
+path (:mod:`padless.models.encoder`); the state is held at padded steps (``torch.where``) and
+outputs there are zero, the reverse direction runs on each sequence reversed within its own
+length, so a sequence's result does not depend on its batch or on how much (or what) padding
+follows it.
 
 RNN → Transformer hybrids (:class:`~padless.models.HybridEncoder`): each post-norm
 ``nn.TransformerEncoderLayer`` is rewritten as explicit attention (:class:`_AttentionLayer`:
@@ -60,7 +62,7 @@ def _reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 class _Direction(nn.Module):
-    """One layer, one direction: (B, T, I) → (B, T, H), zero at padded steps."""
+    """One layer, one direction: (B, T, F) → (B, T, H), zero at padded steps."""
 
     def __init__(self, weights: list[Tensor], cell: str, relu: bool, reverse: bool):
         super().__init__()
@@ -225,7 +227,7 @@ class ScriptedClassifier(nn.Module):
         self.encoder = nn.ModuleList(
             _Layer(
                 [
-                    _Direction(enc._weights(layer, d), enc.cell, relu, reverse=d == 1)
+                    _Direction(enc.direction_weights(layer, d), enc.cell, relu, reverse=d == 1)
                     for d in range(enc.num_directions)
                 ]
             )
@@ -234,9 +236,10 @@ class ScriptedClassifier(nn.Module):
         self.tagging = m.pool is None
         self.pooling = "none" if m.pool is None else m.pool.kind
         score = m.pool.score if m.pool is not None else None  # a Linear for "attention"
-        empty = score is None
-        self.score_weight = nn.Parameter(torch.zeros(0, 0) if empty else score.weight.detach())
-        self.score_bias = nn.Parameter(torch.zeros(0) if empty else score.bias.detach())
+        weight = torch.zeros(0, 0) if score is None else score.weight.detach()
+        bias = torch.zeros(0) if score is None else score.bias.detach()
+        self.score_weight = nn.Parameter(weight)
+        self.score_bias = nn.Parameter(bias)
         self.skip = m.skip is not None
         self.head = m.head
         self.requires_grad_(False)

@@ -1,6 +1,6 @@
 """The loss of each task and the running accuracy the training loop reports.
 
-Shapes: B batch, T padded time steps, C outputs. Targets come from
+Shapes: B batch, T time steps (padded length), C outputs. Targets come from
 :func:`padless.batching.make_batch`: per-step tag targets are ``IGNORE_INDEX`` at padded steps,
 so the tagging loss and accuracy count real steps only.
 """

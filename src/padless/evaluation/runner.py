@@ -1,8 +1,12 @@
-"""Evaluation: the loss of each task, a model run over an encoded split, and ``padless evaluate``.
+"""Running a model over an encoded split and scoring it: :func:`run_split`.
 
-Shapes: B batch, T padded time, C outputs. Every split is run in length-sorted batches (little
-padding); outputs are put back in split order before metrics are computed, so the numbers do
-not depend on the batching.
+Shapes: B batch, T time steps (padded length), C outputs. The split is run in length-sorted
+batches (:class:`~padless.batching.BucketBatchSampler` without shuffling: little padding), the
+outputs are put back in split order and the task metrics
+(:func:`padless.evaluation.metrics.compute_metrics`) computed on them, so the numbers do not
+depend on the batching. Training validates with it each epoch; ``padless evaluate``
+(:mod:`padless.deploy.evaluate`) scores saved models with it. Under ``torchrun`` each rank runs
+a share of the rows and the outputs are gathered, so every rank returns the same metrics.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from padless.evaluation.metrics import compute_metrics
 
 logger = logging.getLogger(__name__)
 
+
 @torch.no_grad()
 def run_split(
     model: nn.Module,
@@ -39,11 +44,12 @@ def run_split(
     quiet: bool = True,
     world=None,
 ) -> dict[str, Any]:
-    """Loss and task metrics (:func:`padless.metrics.compute_metrics`) of ``model`` on ``split``.
+    """Loss and task metrics (:func:`~padless.evaluation.metrics.compute_metrics`) of ``model``
+    on ``split``.
 
-    Under ``torchrun`` (``world``: a :class:`padless.distributed.World` of several ranks) each
-    rank runs every ``world.size``-th row and the outputs are gathered, so every rank returns
-    the metrics a single process would.
+    Under ``torchrun`` (``world``: a :class:`padless.train.distributed.World` of several
+    ranks) each rank runs every ``world.size``-th row and the outputs are gathered, so every
+    rank returns the metrics a single process would.
     """
     model.eval()
     task = labels.task
@@ -55,10 +61,10 @@ def run_split(
     )
     if world is not None and world.distributed:
         parts = world.gather((rows, outputs, total_loss, weight))
-        outputs = [None] * len(split)
+        by_row: dict[int, np.ndarray] = {}
         for part_rows, part_out, _, _ in parts:
-            for i, out in zip(part_rows, part_out, strict=True):
-                outputs[i] = out
+            by_row.update(zip((int(i) for i in part_rows), part_out, strict=True))
+        outputs = [by_row[i] for i in range(len(split))]
         total_loss, weight = sum(p[2] for p in parts), sum(p[3] for p in parts)
     targets = _targets_array(split, task)
     if task == "tagging":
@@ -69,11 +75,21 @@ def run_split(
     return {"loss": total_loss / max(weight, 1), **metrics}
 
 
-def _outputs(model, split, rows, task, batch_size, device, autocast, desc, quiet):
+def _outputs(
+    model: nn.Module,
+    split: Split,
+    rows: np.ndarray,
+    task: str,
+    batch_size: int,
+    device: torch.device | str,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    desc: str,
+    quiet: bool,
+) -> tuple[list[np.ndarray], float, int]:
     """Outputs of ``rows`` of ``split`` (in ``rows`` order), the summed loss and its weight."""
     lengths = split.lengths()[rows]
     sampler = BucketBatchSampler(lengths=lengths, batch_size=batch_size, shuffle=False)
-    outputs: list[np.ndarray | None] = [None] * len(rows)
+    by_position: dict[int, np.ndarray] = {}
     total_loss, weight = 0.0, 0
     bar = tqdm(sampler, desc=desc, disable=True if quiet else None, leave=False, unit="batch")
     for local in bar:
@@ -82,12 +98,13 @@ def _outputs(model, split, rows, task, batch_size, device, autocast, desc, quiet
         with autocast():
             logits = model(batch.inputs, batch.lengths)
         n = batch.num_tokens if task == "tagging" else len(idx)
+        assert batch.labels is not None  # an encoded split has a target for every example
         total_loss += float(compute_loss(logits, batch.labels, task)) * n
         weight += n
         out = logits.float().cpu().numpy()
         for k, j in enumerate(local):
-            outputs[j] = out[k, : int(batch.lengths[k])] if task == "tagging" else out[k]
-    return outputs, total_loss, weight
+            by_position[j] = out[k, : int(batch.lengths[k])] if task == "tagging" else out[k]
+    return [by_position[j] for j in range(len(rows))], total_loss, weight
 
 
 def _targets_array(split: Split, task: str) -> np.ndarray:

@@ -1,31 +1,12 @@
-"""Recurrent models over right-padded batches that give exactly what a per-sequence loop gives.
+"""The sequence classifier: embedding → optional conv front end → encoder → pooling → head.
 
-Shapes (used in every docstring here): B batch, T padded time, I input features, E embedding
-size, H hidden size, D directions (1 or 2), L layers, C outputs. Every model takes
-``forward(inputs, lengths)``: ``inputs`` (B, T) int64 token ids or (B, T, I) float features,
-right-padded by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
-
-Why the ``padded`` path is exact:
-
-* forward direction: a right-padded sequence is processed from step 0, so steps ``t < length``
-  never see padding; later steps are zeroed;
-* reverse direction: each sequence is reversed *within its own length* (padding stays at the
-  end), run forward, and reversed back, so it too starts at its own last real step;
-* final states are read at each sequence's own last real step: ``h`` from the outputs, and the
-  LSTM cell state ``c`` by running the batch (sorted by length) in time segments that end at each
-  distinct length, carrying the state, so ``c`` is returned exactly where a sequence ends;
-* pooling only reads real steps (masked mean / max / attention, or the final states).
-
-Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
-rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
-:mod:`padless.kernels` when it is built, which runs both directions without gathers and skips
-padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
-(``PackedSequence`` through torch's fused kernels), ``reference`` (the
-explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
-``auto`` = ``padded`` on every device and in both training and inference: measured on a
-2-core CPU (BENCHMARKS.md, ``benchmarks/train_throughput.py --all``), padded trains a BiLSTM
-~35x faster than packed (GRU ~12x, through torch's kernels) and runs inference ~2x faster.
-On CUDA it is the same choice, unmeasured here for lack of a GPU.
+Shapes: B batch, T time steps (padded length), F input features per step, E embedding size,
+H hidden size, D directions (1 or 2), K ids per step, C outputs. :class:`SequenceClassifier`
+is the one network every task trains, exports and serves: ``forward(inputs, lengths)`` takes
+right-padded token ids (B, T), K ids per step (B, T, K) or float features (B, T, F) with their
+lengths (B,), and returns logits (B, C), or (B, T, C) for tagging. :func:`model_arguments`
+turns a ``[model]`` config table into its keyword arguments (what artifacts store) and
+:func:`build_model` is the one place a model is built from them.
 """
 
 from __future__ import annotations
@@ -92,15 +73,17 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
         self.task = task
         if vocab_size is not None:
-            self.embed: nn.Module = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        else:
+            self.embed: nn.Embedding | nn.Linear = nn.Embedding(
+                vocab_size, embedding_dim, padding_idx=0
+            )
+        elif num_features is not None:
             self.embed = nn.Linear(num_features, embedding_dim)
         self.conv = (
             ConvFrontEnd(embedding_dim, conv_channels, conv_kernel, conv_layers)
             if conv_channels
             else None
         )
-        encoder = RecurrentEncoder(
+        recurrent = RecurrentEncoder(
             cell,
             conv_channels or embedding_dim,
             hidden_size,
@@ -110,9 +93,14 @@ class SequenceClassifier(nn.Module):
             nonlinearity,
             execution,
         )
+        encoder: RecurrentEncoder | HybridEncoder = recurrent
         if transformer_layers:
             encoder = HybridEncoder(
-                encoder, encoder.output_size, transformer_heads, transformer_layers, dropout=dropout
+                recurrent,
+                recurrent.output_size,
+                transformer_heads,
+                transformer_layers,
+                dropout=dropout,
             )
         self.encoder = encoder
         size = encoder.output_size
@@ -132,7 +120,7 @@ class SequenceClassifier(nn.Module):
         if x.dim() == 4:
             x = x.sum(dim=2)  # padding id 0 embeds to zero, so unknown bigrams add nothing
         x = self.embedding_dropout(x)
-        h = self.conv(x, lengths) if self.conv is not None else x  # (B, T, C)
+        h = self.conv(x, lengths) if self.conv is not None else x  # (B, T, channels or E)
         out, _ = self.encoder(h, lengths, return_state=False)  # (B, T, D*H)
         if self.pool is None:
             mask = lengths_mask(lengths.to(out.device), out.shape[1])[..., None]

@@ -1,9 +1,9 @@
-"""Recurrent models over right-padded batches that give exactly what a per-sequence loop gives.
+"""The recurrent encoder over right-padded batches, exactly what a per-sequence loop gives.
 
-Shapes (used in every docstring here): B batch, T padded time, I input features, E embedding
-size, H hidden size, D directions (1 or 2), L layers, C outputs. Every model takes
-``forward(inputs, lengths)``: ``inputs`` (B, T) int64 token ids or (B, T, I) float features,
-right-padded by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
+Shapes: B batch, T time steps (padded length), F input features per step, H hidden size,
+D directions (1 or 2), L layers. :class:`RecurrentEncoder` takes ``forward(x, lengths)``:
+``x`` (B, T, F) float features (token ids are embedded by the classifier first), right-padded
+by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
 
 Why the ``padded`` path is exact:
 
@@ -14,12 +14,13 @@ Why the ``padded`` path is exact:
 * final states are read at each sequence's own last real step: ``h`` from the outputs, and the
   LSTM cell state ``c`` by running the batch (sorted by length) in time segments that end at each
   distinct length, carrying the state, so ``c`` is returned exactly where a sequence ends;
-* pooling only reads real steps (masked mean / max / attention, or the final states).
+* pooling (:mod:`padless.models.pooling`) only reads real steps (masked mean / max /
+  attention, or the final states).
 
 Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
 rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
-:mod:`padless.kernels` when it is built, which runs both directions without gathers and skips
-padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
+:mod:`padless.models.kernels` when it is built, which runs both directions without gathers and
+skips padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
 (``PackedSequence`` through torch's fused kernels), ``reference`` (the
 explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
 ``auto`` = ``padded`` on every device and in both training and inference: measured on a
@@ -44,7 +45,6 @@ from padless.models.names import CELLS, EXECUTIONS, GATES, NONLINEARITIES
 State = Tensor | tuple[Tensor, Tensor]  # h_n, or (h_n, c_n) for the LSTM
 
 
-
 def _cell_step(
     cell: str, relu: bool, x_t: Tensor, h: Tensor, c: Tensor | None, w: list[Tensor]
 ) -> tuple[Tensor, Tensor | None]:
@@ -53,6 +53,7 @@ def _cell_step(
     gi = x_t @ w_ih.t() + b_ih
     gh = h @ w_hh.t() + b_hh
     if cell == "lstm":
+        assert c is not None  # the reference loop always carries an LSTM's cell state
         i, f, g, o = (gi + gh).chunk(4, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c_new), c_new
@@ -69,7 +70,7 @@ def _cell_step(
 class RecurrentEncoder(nn.Module):
     """Stacked, optionally bidirectional LSTM / GRU / RNN over right-padded batches.
 
-    ``forward(x (B, T, I), lengths (B,)) -> (outputs (B, T, D*H), state)``: outputs are zero at
+    ``forward(x (B, T, F), lengths (B,)) -> (outputs (B, T, D*H), state)``: outputs are zero at
     padded steps; ``state`` has ``nn.LSTM``'s form, ``(h_n, c_n)`` for LSTM and ``h_n``
     otherwise, each (L*D, B, H), holding each sequence's state at its own last real step
     (forward) and after its first step (reverse). Parameter names and shapes are those of
@@ -136,7 +137,9 @@ class RecurrentEncoder(nn.Module):
             f"execution={self.execution!r}"
         )
 
-    def _weights(self, layer: int, direction: int) -> list[Tensor]:
+    def direction_weights(self, layer: int, direction: int) -> list[Tensor]:
+        """``[w_ih, w_hh, b_ih, b_hh]`` of one layer and direction (1 = reverse); the exports
+        rebuild each recurrent layer from them."""
         names = self._weight_names[layer * self.num_directions + direction]
         return [getattr(self, n) for n in names]
 
@@ -159,6 +162,7 @@ class RecurrentEncoder(nn.Module):
             )
         lengths = check_lengths(lengths, x.shape[0], x.shape[1])
         path = self.resolved_execution
+        state: State | None
         if path == "packed":
             out, state = self._forward_packed(x, lengths)
         else:
@@ -173,21 +177,22 @@ class RecurrentEncoder(nn.Module):
         x = x[:, :t_max]  # steps past the longest sequence are pure padding: never computed
         mask = lengths_mask(lengths.to(x.device), t_max)[..., None]  # (B, T, 1)
         need_c = need_state and self.cell == "lstm"
-        hs, cs = [], []
+        hs: list[Tensor] = []  # h_n of every layer and direction
+        cs: list[Tensor] = []  # c_n of every layer and direction (LSTM with need_state only)
         use_kernel = not reference and self._kernel_ok(x)
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
             if use_kernel:  # both directions in one fused C++ call, exact, no padding compute
-                w = [self._weights(layer, d) for d in range(self.num_directions)]
+                weights = [self.direction_weights(layer, d) for d in range(self.num_directions)]
                 rev = [d == 1 for d in range(self.num_directions)]
-                x, h, c = kernels.lstm_layers_fused(x, lengths, w, rev)  # (B, T, D*H)
-                hs.extend(h.unbind(0))
-                cs.extend(c.unbind(0))
+                x, h_n, c_n = kernels.lstm_layers_fused(x, lengths, weights, rev)  # (B, T, D*H)
+                hs.extend(h_n.unbind(0))
+                cs.extend(c_n.unbind(0))
                 continue
             outs = []
             for direction in range(self.num_directions):
-                w = self._weights(layer, direction)
+                w = self.direction_weights(layer, direction)
                 inp = x if direction == 0 else reverse_within_length(x, lengths)
                 if reference:
                     out, h, c = self._loop(inp, lengths, w)
@@ -197,7 +202,8 @@ class RecurrentEncoder(nn.Module):
                     out = reverse_within_length(out, lengths)
                 outs.append(out)
                 hs.append(h)
-                cs.append(c)
+                if c is not None:
+                    cs.append(c)
             x = torch.cat(outs, dim=-1) * mask  # (B, T, D*H), zero at padding
         if t_full > t_max:
             x = F.pad(x, (0, 0, 0, t_full - t_max))
@@ -207,8 +213,8 @@ class RecurrentEncoder(nn.Module):
         return x, ((h_n, torch.stack(cs)) if self.cell == "lstm" else h_n)
 
     def _kernel_ok(self, x: Tensor) -> bool:
-        """The fused C++ LSTM (:mod:`padless.kernels`) runs float32 CPU LSTMs when it is built
-        and ``use_kernel`` is on (exports switch it off to trace plain torch ops)."""
+        """The fused C++ LSTM (:mod:`padless.models.kernels`) runs float32 CPU LSTMs when it is
+        built and ``use_kernel`` is on (exports switch it off to trace plain torch ops)."""
         return (
             self.use_kernel
             and self.cell == "lstm"
@@ -217,12 +223,21 @@ class RecurrentEncoder(nn.Module):
             and kernels.available()
         )
 
+    def _lstm_kernel(
+        self, x: Tensor, h0: Tensor, c0: Tensor, w: list[Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """torch's fused LSTM over (B, T, F) from (h0, c0), each (1, B, H): out (B, T, H),
+        h_n and c_n (B, H)."""
+        out, h, c = torch.lstm(x, (h0, c0), w, True, 1, 0.0, self.training, False, True)
+        return out, h[0], c[0]
+
     def _call_kernel(
-        self, x: Tensor, h0: Tensor, c0: Tensor | None, w: list[Tensor]
+        self, x: Tensor, h0: Tensor, w: list[Tensor]
     ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """torch's fused kernel of the cell from a zero state h0 (1, B, H) (the LSTM's c0 too):
+        out (B, T, H), h_n (B, H) and the LSTM's c_n (B, H) or None."""
         if self.cell == "lstm":
-            out, h, c = torch.lstm(x, (h0, c0), w, True, 1, 0.0, self.training, False, True)
-            return out, h[0], c[0]
+            return self._lstm_kernel(x, h0, h0, w)
         fn = (
             torch.gru
             if self.cell == "gru"
@@ -234,34 +249,34 @@ class RecurrentEncoder(nn.Module):
     def _fused(
         self, x: Tensor, lengths: Tensor, w: list[Tensor], need_c: bool
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One direction of one layer over right-padded (B, T, I) → (B, T, H), h_n, c_n."""
+        """One direction of one layer over right-padded (B, T, F) → (B, T, H), h_n, c_n."""
         b, t = x.shape[:2]
         h0 = x.new_zeros(1, b, self.hidden_size)
         rows = torch.arange(b, device=x.device)
         last = (lengths - 1).to(x.device)
         if not need_c or bool((lengths == t).all()):
-            out, h, c = self._call_kernel(x, h0, h0 if self.cell == "lstm" else None, w)
-            return out, out[rows, last], c if need_c else None
+            out, _, c_n = self._call_kernel(x, h0, w)
+            return out, out[rows, last], c_n if need_c else None
         # LSTM cell state at each sequence's own end: rows sorted by length (descending), time
         # cut into segments that end at each distinct length; finished rows drop out.
         order = torch.argsort(lengths, descending=True, stable=True)
         sorted_len = lengths[order].tolist()
         xs = x[order.to(x.device)]
         h, c = h0, h0.clone()
-        pieces, c_sorted = [], [None] * b
+        pieces: list[Tensor] = []
+        ended: list[Tensor] = []  # c of the rows ending at each segment, shortest rows first
         start, alive = 0, b
         for end in sorted(set(sorted_len)):
-            seg, h, c = self._call_kernel(xs[:alive, start:end], h, c, w)
+            seg, h_end, c_end = self._lstm_kernel(xs[:alive, start:end], h, c, w)
             pieces.append(F.pad(seg, (0, 0, 0, 0, 0, b - alive)))
-            h, c = h[None], c[None]
             still = sum(1 for n in sorted_len[:alive] if n > end)
-            for i in range(still, alive):
-                c_sorted[i] = c[0, i]
-            h, c, start, alive = h[:, :still], c[:, :still], end, still
+            ended.append(c_end[still:alive])
+            h, c, start, alive = h_end[None, :still], c_end[None, :still], end, still
         out_sorted = torch.cat(pieces, dim=1)  # (B, T, H) in sorted row order
+        c_sorted = torch.cat(ended[::-1])  # (B, H) in sorted row order
         inverse = torch.argsort(order).to(x.device)
         out = out_sorted[inverse]
-        return out, out[rows, last], torch.stack(c_sorted)[inverse]
+        return out, out[rows, last], c_sorted[inverse]
 
     def _loop(
         self, x: Tensor, lengths: Tensor, w: list[Tensor]
@@ -276,7 +291,7 @@ class RecurrentEncoder(nn.Module):
             h_new, c_new = _cell_step(self.cell, self.nonlinearity == "relu", x[:, step], h, c, w)
             m = real[:, step, None]
             h = torch.where(m, h_new, h)
-            if c is not None:
+            if c is not None and c_new is not None:
                 c = torch.where(m, c_new, c)
             outs.append(torch.where(m, h_new, torch.zeros_like(h_new)))
         return torch.stack(outs, dim=1), h, c
@@ -285,23 +300,25 @@ class RecurrentEncoder(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         shape = (self.num_layers * self.num_directions, x.shape[0], self.hidden_size)
         h0 = x.new_zeros(shape)
-        args = (packed.data, packed.batch_sizes)
+        data, sizes = packed.data, packed.batch_sizes
         flat = self.flat_weights()
-        common = (True, self.num_layers, self.dropout, self.training, self.bidirectional)
+        layers, dropout, bi = self.num_layers, self.dropout, self.bidirectional
+        train = self.training
+        c: Tensor | None = None
         if self.cell == "lstm":
-            data, h, c = torch.lstm(*args, (h0, h0.clone()), flat, *common)
+            hc = (h0, h0.clone())
+            data, h, c = torch.lstm(data, sizes, hc, flat, True, layers, dropout, train, bi)
+        elif self.cell == "gru":
+            data, h = torch.gru(data, sizes, h0, flat, True, layers, dropout, train, bi)
+        elif self.nonlinearity == "relu":
+            data, h = torch.rnn_relu(data, sizes, h0, flat, True, layers, dropout, train, bi)
         else:
-            fn = (
-                torch.gru
-                if self.cell == "gru"
-                else (torch.rnn_relu if self.nonlinearity == "relu" else torch.rnn_tanh)
-            )
-            data, h = fn(*args, h0, flat, *common)
-            c = None
+            data, h = torch.rnn_tanh(data, sizes, h0, flat, True, layers, dropout, train, bi)
         out_packed = PackedSequence(
             data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
         )
         out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
         unsort = packed.unsorted_indices
+        assert unsort is not None  # enforce_sorted=False always records the original order
         h = h.index_select(1, unsort)
         return out, ((h, c.index_select(1, unsort)) if c is not None else h)

@@ -1,31 +1,11 @@
-"""Recurrent models over right-padded batches that give exactly what a per-sequence loop gives.
+"""The convolutional front end: local patterns of the embedded steps, exact on ragged batches.
 
-Shapes (used in every docstring here): B batch, T padded time, I input features, E embedding
-size, H hidden size, D directions (1 or 2), L layers, C outputs. Every model takes
-``forward(inputs, lengths)``: ``inputs`` (B, T) int64 token ids or (B, T, I) float features,
-right-padded by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
-
-Why the ``padded`` path is exact:
-
-* forward direction: a right-padded sequence is processed from step 0, so steps ``t < length``
-  never see padding; later steps are zeroed;
-* reverse direction: each sequence is reversed *within its own length* (padding stays at the
-  end), run forward, and reversed back, so it too starts at its own last real step;
-* final states are read at each sequence's own last real step: ``h`` from the outputs, and the
-  LSTM cell state ``c`` by running the batch (sorted by length) in time segments that end at each
-  distinct length, carrying the state, so ``c`` is returned exactly where a sequence ends;
-* pooling only reads real steps (masked mean / max / attention, or the final states).
-
-Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
-rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
-:mod:`padless.kernels` when it is built, which runs both directions without gathers and skips
-padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
-(``PackedSequence`` through torch's fused kernels), ``reference`` (the
-explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
-``auto`` = ``padded`` on every device and in both training and inference: measured on a
-2-core CPU (BENCHMARKS.md, ``benchmarks/train_throughput.py --all``), padded trains a BiLSTM
-~35x faster than packed (GRU ~12x, through torch's kernels) and runs inference ~2x faster.
-On CUDA it is the same choice, unmeasured here for lack of a GPU.
+Shapes: B batch, T time steps (padded length), E embedding size; the output has ``channels``
+features per step (what the encoder then reads as F). :class:`ConvFrontEnd` stacks
+'same'-length 1-D convolutions between the classifier's embedding and its recurrent encoder
+(``conv_channels > 0``), useful on long raw signals. Padded steps are zeroed before every
+convolution, so a real step near its sequence's end sees zeros past it, as it would alone; the
+outputs at real steps do not depend on the batch or on the amount of padding.
 """
 
 from __future__ import annotations
@@ -37,7 +17,8 @@ from padless.models.lengths import lengths_mask
 
 
 class ConvFrontEnd(nn.Module):
-    """``layers`` x (Conv1d 'same', kernel k → ReLU) over (B, T, E) → (B, T, C), padding-exact.
+    """``layers`` x (Conv1d 'same', kernel k → ReLU) over (B, T, E) → (B, T, channels),
+    padding-exact.
 
     Padded steps are zeroed before every convolution, so a real step near a sequence's end sees
     zeros past it, exactly as the sequence alone with the conv's own zero padding would: the
@@ -60,4 +41,4 @@ class ConvFrontEnd(nn.Module):
         y = x.transpose(1, 2)  # (B, E, T)
         for conv in self.convs:
             y = torch.relu(conv(y * real))
-        return (y * real).transpose(1, 2)  # (B, T, C), zero at padded steps
+        return (y * real).transpose(1, 2)  # (B, T, channels), zero at padded steps

@@ -5,7 +5,8 @@ The extension (``csrc/lstm.cpp``) is compiled on first use with
 the torch extensions directory: later processes load it in about a second). :func:`available`
 reports whether it could be built; ``PADLESS_NO_EXT=1`` turns it off.
 
-Shapes: B batch, T padded time, I input features, H hidden size, D directions.
+Shapes: B batch, T time steps (padded length), F input features per step, H hidden size,
+D directions (1 or 2).
 
 What it computes is exactly ``torch.nn.LSTM``'s layer (gate order i, f, g, o; zero initial
 state) on each sequence on its own: rows are sorted by length once, so at step ``s`` only the
@@ -92,7 +93,7 @@ def _extension():
     if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
         if not _state["warned_env"]:
             _state["warned_env"] = True
-            log.warning("padless.kernels: fused LSTM extension disabled by PADLESS_NO_EXT")
+            log.warning("padless.models.kernels: fused LSTM extension disabled by PADLESS_NO_EXT")
         return None
     if _state["tried"]:
         return _state["ext"]
@@ -103,7 +104,7 @@ def _extension():
             except Exception as exc:  # noqa: BLE001
                 _state["error"] = str(exc)
                 log.warning(
-                    "padless.kernels: fused LSTM extension unavailable, falling back to "
+                    "padless.models.kernels: fused LSTM extension unavailable, falling back to "
                     "PyTorch kernels. Reason: %s",
                     exc,
                 )
@@ -139,7 +140,7 @@ class _FusedLSTM(torch.autograd.Function):
         ext = _extension()
         if ext is None:
             raise RuntimeError(
-                "padless.kernels: the fused LSTM extension is not available "
+                "padless.models.kernels: the fused LSTM extension is not available "
                 f"({unavailable_reason()}); check kernels.available() first"
             )
         save = any(ctx.needs_input_grad)
@@ -157,7 +158,7 @@ class _FusedLSTM(torch.autograd.Function):
     def backward(ctx, dout, dh_n, dc_n):
         if ctx.used:
             raise RuntimeError(
-                "padless.kernels: backward through the fused LSTM ran twice (retain_graph); "
+                "padless.models.kernels: backward through the fused LSTM ran twice (retain_graph); "
                 "the first backward overwrites its saved gates with their gradients"
             )
         ctx.used = True
@@ -176,7 +177,7 @@ class _FusedLSTM(torch.autograd.Function):
 def _check(x: Tensor, lengths: Tensor) -> Tensor:
     if x.dim() != 3 or x.dtype != torch.float32 or x.device.type != "cpu":
         raise ValueError(
-            f"x: expected a (B, T, I) float32 CPU tensor, got {tuple(x.shape)} {x.dtype} on "
+            f"x: expected a (B, T, F) float32 CPU tensor, got {tuple(x.shape)} {x.dtype} on "
             f"{x.device}"
         )
     if lengths.dim() != 1 or lengths.shape[0] != x.shape[0] or lengths.is_floating_point():
@@ -187,8 +188,9 @@ def _check(x: Tensor, lengths: Tensor) -> Tensor:
 def _check_call(x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]]) -> None:
     """The extension's own input checks, in Python: a C++ exception thrown across the
     extension boundary crashed the process on one machine (torch 2.11, its JIT toolchain), so
-    bad input is refused here, before the call. Same messages and types as the C++ checks."""
-    t, i = x.shape[1], x.shape[2]
+    bad input is refused here, before the call. Same checks and exception types as the C++
+    ones (whose messages call the input features I)."""
+    t, f = x.shape[1], x.shape[2]
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo < 1 or hi > t:
         bad = int(torch.nonzero((lengths < 1) | (lengths > t))[0, 0])
@@ -200,8 +202,8 @@ def _check_call(x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]])
             raise RuntimeError(f"direction {d}: expected (w_ih, w_hh, b_ih, b_hh)")
         w_ih, w_hh, b_ih, b_hh = ws
         h4 = w_ih.shape[0] if w_ih.dim() == 2 else -1
-        if h4 <= 0 or h4 % 4 or tuple(w_ih.shape) != (h4, i):
-            raise RuntimeError(f"w_ih: expected (4H, I={i}), got {tuple(w_ih.shape)}")
+        if h4 <= 0 or h4 % 4 or tuple(w_ih.shape) != (h4, f):
+            raise RuntimeError(f"w_ih: expected (4H, F={f}), got {tuple(w_ih.shape)}")
         if tuple(w_hh.shape) != (h4, h4 // 4):
             raise RuntimeError(f"w_hh: expected (4H, H) = {(h4, h4 // 4)}, got {tuple(w_hh.shape)}")
         if b_ih.numel() != h4 or b_hh.numel() != h4:
@@ -238,7 +240,7 @@ def lstm_layer(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One direction of one LSTM layer over a right-padded batch.
 
-    ``x`` (B, T, I) float32 CPU, ``lengths`` (B,) int64 with ``1 <= length <= T``. Returns
+    ``x`` (B, T, F) float32 CPU, ``lengths`` (B,) int64 with ``1 <= length <= T``. Returns
     ``out`` (B, T, H) (zero at padded steps), ``h_n`` and ``c_n`` (B, H). ``reverse=False``
     runs steps ``0 .. length-1`` and returns the state after the last real step;
     ``reverse=True`` runs each sequence from ``length-1`` down to 0 (``out[b, t]`` is the

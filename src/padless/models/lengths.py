@@ -1,31 +1,10 @@
-"""Recurrent models over right-padded batches that give exactly what a per-sequence loop gives.
+"""Length helpers shared by every model: masks, reversal within each length, validation.
 
-Shapes (used in every docstring here): B batch, T padded time, I input features, E embedding
-size, H hidden size, D directions (1 or 2), L layers, C outputs. Every model takes
-``forward(inputs, lengths)``: ``inputs`` (B, T) int64 token ids or (B, T, I) float features,
-right-padded by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
-
-Why the ``padded`` path is exact:
-
-* forward direction: a right-padded sequence is processed from step 0, so steps ``t < length``
-  never see padding; later steps are zeroed;
-* reverse direction: each sequence is reversed *within its own length* (padding stays at the
-  end), run forward, and reversed back, so it too starts at its own last real step;
-* final states are read at each sequence's own last real step: ``h`` from the outputs, and the
-  LSTM cell state ``c`` by running the batch (sorted by length) in time segments that end at each
-  distinct length, carrying the state, so ``c`` is returned exactly where a sequence ends;
-* pooling only reads real steps (masked mean / max / attention, or the final states).
-
-Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
-rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
-:mod:`padless.kernels` when it is built, which runs both directions without gathers and skips
-padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
-(``PackedSequence`` through torch's fused kernels), ``reference`` (the
-explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
-``auto`` = ``padded`` on every device and in both training and inference: measured on a
-2-core CPU (BENCHMARKS.md, ``benchmarks/train_throughput.py --all``), padded trains a BiLSTM
-~35x faster than packed (GRU ~12x, through torch's kernels) and runs inference ~2x faster.
-On CUDA it is the same choice, unmeasured here for lack of a GPU.
+Shapes: B batch, T time steps (padded length). Every model takes right-padded inputs with
+their (B,) lengths; these functions turn lengths into a (B, T) mask of real steps
+(:func:`lengths_mask`), reverse each sequence within its own length so a reverse direction
+starts at its own last real step (:func:`reverse_within_length`), and refuse lengths that do
+not fit the batch (:func:`check_lengths`; every length in [1, T]).
 """
 
 from __future__ import annotations

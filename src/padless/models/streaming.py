@@ -1,15 +1,15 @@
 """Stateful streaming: feed a sequence piece by piece and get the prediction for everything
 seen so far, computed from the carried recurrent state in O(new steps).
 
-Shapes: N new steps, E embedding, H hidden, L layers, C outputs. A :class:`Stream` holds, per
-sequence, the recurrent state of every layer (h, and c for an LSTM) and what the pooling needs
-to be updated without re-reading old steps: the last output (``last``), a running sum and
-count (``mean``), a running maximum (``max``), or an online softmax (running maximum score,
-weighted sum and normaliser, for ``attention``), plus the running sum of embedded steps for
-``embedding_skip``. Appending steps runs the recurrent layers (as ``nn.LSTM`` / ``nn.GRU`` /
-``nn.RNN`` sharing the model's weights) from that state over the new steps only, so after any
-split of a sequence into pieces the result equals the whole-sequence prediction (float
-rounding aside).
+Shapes: N new steps, F input features per step, E embedding size, H hidden size, L layers,
+C outputs. A :class:`Stream` holds, per sequence, the recurrent state of every layer (h, and c
+for an LSTM) and what the pooling needs to be updated without re-reading old steps: the last
+output (``last``), a running sum and count (``mean``), a running maximum (``max``), or an
+online softmax (running maximum score, weighted sum and normaliser, for ``attention``), plus
+the running sum of embedded steps for ``embedding_skip``. Appending steps runs the recurrent
+layers (as ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` sharing the model's weights) from that state
+over the new steps only, so after any split of a sequence into pieces the result equals the
+whole-sequence prediction (float rounding aside).
 
 Only models whose step t depends on steps ≤ t can stream: unidirectional, without a conv
 front end (its window looks ahead), a transformer (it attends to every step), bigram ids or
@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from padless.models.classifier import SequenceClassifier
+from padless.models.encoder import RecurrentEncoder
 from padless.models.hybrid import HybridEncoder
 
 _RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -73,6 +74,7 @@ class Stream:
             raise ValueError(f"this model cannot stream: {reason}")
         self.model = model.eval()
         enc = model.encoder
+        assert isinstance(enc, RecurrentEncoder)  # streamable() refused the hybrid
         kwargs = {"nonlinearity": enc.nonlinearity} if enc.cell == "rnn" else {}
         self.rnn = _RNN[enc.cell](
             enc.input_size, enc.hidden_size, enc.num_layers, batch_first=True, **kwargs
@@ -80,7 +82,8 @@ class Stream:
         self.rnn.load_state_dict(enc.state_dict())  # nn.LSTM / GRU / RNN parameter names
         self.rnn.eval()
         self.tagging = model.pool is None
-        self.pooling = None if self.tagging else model.pool.kind
+        self.pooling = None if model.pool is None else model.pool.kind
+        self.score = None if model.pool is None else model.pool.score  # a Linear: "attention"
 
     @torch.inference_mode()
     def append(self, state: StreamState, steps: np.ndarray) -> np.ndarray:
@@ -94,36 +97,51 @@ class Stream:
         pooled = self._pooled(state)
         if m.skip is not None:
             s = x.sum(1)
-            state.skip_sum = s if state.skip_sum is None else state.skip_sum + s
-            pooled = torch.cat([pooled, state.skip_sum / state.steps], dim=-1)
+            skip_sum = s if state.skip_sum is None else state.skip_sum + s
+            state.skip_sum = skip_sum
+            pooled = torch.cat([pooled, skip_sum / state.steps], dim=-1)
         return m.head(pooled)[0].numpy()  # (C,)
 
     def _pool(self, state: StreamState, out: Tensor) -> None:
-        kind = self.pooling
+        """Fold the new outputs (1, N, H) into the running values of the pooling."""
         state.last = out[:, -1]
-        if kind == "mean":
+        if self.pooling == "mean":
             s = out.sum(1)
             state.total = s if state.total is None else state.total + s
-        elif kind == "max":
+        elif self.pooling == "max":
             mx = out.amax(1)
             state.total = mx if state.total is None else torch.maximum(state.total, mx)
-        elif kind == "attention":  # online softmax over all steps so far
-            scores = self.model.pool.score(out)  # (1, N, 1)
-            new_max = scores.amax(1)  # (1, 1)
-            if state.score_max is not None:
-                new_max = torch.maximum(new_max, state.score_max)
-            w = torch.exp(scores - new_max[:, None])  # (1, N, 1)
-            part, norm = (w * out).sum(1), w.sum(1)
-            if state.score_max is not None:
-                decay = torch.exp(state.score_max - new_max)
-                part, norm = part + decay * state.total, norm + decay * state.weight_sum
-            state.score_max, state.total, state.weight_sum = new_max, part, norm
+        elif self.score is not None:  # "attention"
+            _attend(state, out, self.score)
 
     def _pooled(self, state: StreamState) -> Tensor:
         if self.pooling == "mean":
-            return state.total / state.steps
+            return _held(state.total) / state.steps
         if self.pooling == "max":
-            return state.total
+            return _held(state.total)
         if self.pooling == "attention":
-            return state.total / state.weight_sum
-        return state.last  # "last"
+            return _held(state.total) / _held(state.weight_sum)
+        return _held(state.last)  # "last"
+
+
+def _attend(state: StreamState, out: Tensor, score: nn.Linear) -> None:
+    """Online softmax over all steps so far: rescale the running weighted sum and normaliser
+    to the new maximum score, then add the new steps (1, N, H)."""
+    scores = score(out)  # (1, N, 1)
+    new_max = scores.amax(1)  # (1, 1)
+    old_max, total, weight_sum = state.score_max, state.total, state.weight_sum
+    if old_max is not None:
+        new_max = torch.maximum(new_max, old_max)
+    w = torch.exp(scores - new_max[:, None])  # (1, N, 1)
+    part, norm = (w * out).sum(1), w.sum(1)
+    if old_max is not None and total is not None and weight_sum is not None:
+        decay = torch.exp(old_max - new_max)
+        part, norm = part + decay * total, norm + decay * weight_sum
+    state.score_max, state.total, state.weight_sum = new_max, part, norm
+
+
+def _held(value: Tensor | None) -> Tensor:
+    """A running value :meth:`Stream._pool` has set (every append pools before it reads)."""
+    if value is None:
+        raise RuntimeError("Stream: a pooled value was read before any step was appended")
+    return value

@@ -1,13 +1,15 @@
 """``padless serve``: a FastAPI app on uvicorn with micro-batching and stateful streaming.
 
-Endpoints (OpenAPI at ``/docs``):
+Holds :func:`create_app` (the routes and the lifespan that loads the model once), the
+:class:`State` the lifespan builds, and :func:`serve` (uvicorn). Request bodies are parsed by
+:mod:`padless.serve.schemas`. Endpoints (OpenAPI at ``/docs``):
 
 * ``POST /v1/predict`` ``{"inputs": [text | [[float, ...], ...] | [id, ...], ...]}`` →
   ``{"predictions": [{"label", "scores"}, ...]}`` in input order. Inputs from concurrent
-  requests are gathered by :class:`~padless.batcher.MicroBatcher` into length-grouped batches.
+  requests are gathered by :class:`~padless.serve.batcher.MicroBatcher` into length-grouped batches.
 * ``POST /v1/sessions`` → ``{"session_id"}``; ``POST /v1/sessions/{id}/append``
   ``{"inputs": text | steps}`` → the prediction for everything appended so far, from the
-  carried recurrent state (:mod:`padless.streaming`); ``DELETE /v1/sessions/{id}``.
+  carried recurrent state (:mod:`padless.models.streaming`); ``DELETE /v1/sessions/{id}``.
   Models that cannot stream (bidirectional, ...) answer 409 with the reason.
 * ``GET /healthz`` (the process is up), ``GET /readyz`` (the model is loaded), ``GET /metrics``
   (Prometheus text).
@@ -26,7 +28,9 @@ import contextlib
 import gc
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -45,12 +49,16 @@ from padless.serve.schemas import (
     PredictRequest,
     PredictResponse,
     SessionResponse,
-    _openapi_body,
+    openapi_body,
     parse_body,
 )
-from padless.serve.sessions import SessionsFull, SessionStore
+from padless.serve.sessions import Session, SessionsFull, SessionStore
+
+if TYPE_CHECKING:
+    from padless.models.streaming import Stream
 
 logger = logging.getLogger(__name__)
+
 
 class State:
     """What the lifespan builds once: the predictor, batcher, sessions and metrics."""
@@ -74,23 +82,33 @@ class State:
             enabled=settings.batching,
             stats=stats,
         )
-        self.stream, self.sessions, self.no_stream = None, None, self._stream_refusal()
-        if self.no_stream is None:
+        self.stream: Stream | None = None
+        self.sessions: SessionStore | None = None
+        self.no_stream = self._stream_refusal()
+        model = self.predictor.artifact.model
+        if self.no_stream is None and model is not None:
             from padless.models.streaming import Stream, StreamState
 
-            self.stream = Stream(self.predictor.artifact.model)
+            self.stream = Stream(model)
             self.sessions = SessionStore(StreamState, settings.max_sessions, settings.session_ttl_s)
         self.metrics.track(lambda: self.batcher.depth, lambda: len(self.sessions or ()))
         self.ready = False
 
     def _stream_refusal(self) -> str | None:
-        if self.settings.backend != "eager":
+        model = self.predictor.artifact.model  # None unless the eager backend loaded it
+        if self.settings.backend != "eager" or model is None:
             return "streaming needs the eager backend (an exported graph takes whole sequences)"
         from padless.models.streaming import streamable
 
         pipe = self.predictor.artifact.pipeline
-        k = 2 if pipe.kind == "text" and pipe.text.bigrams is not None else 1
-        return streamable(self.predictor.artifact.model, k, pipe.patch_size)
+        bigrams = pipe.kind == "text" and pipe.text is not None and pipe.text.bigrams is not None
+        return streamable(model, 2 if bigrams else 1, pipe.patch_size)
+
+    def streaming(self) -> tuple[Stream, SessionStore]:
+        """The stream and its sessions; 409 with the reason when this model cannot stream."""
+        if self.no_stream is not None or self.stream is None or self.sessions is None:
+            raise HTTPException(409, f"this model cannot stream: {self.no_stream}")
+        return self.stream, self.sessions
 
     def _run(self, batch: list) -> list:
         """Worker thread: one length-sorted batch of encoded inputs → one logits row each."""
@@ -107,9 +125,26 @@ class State:
 def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI app serving the model directory ``model_dir`` (loaded at startup)."""
     settings = settings or ServeSettings()
+    app = FastAPI(
+        title="padless",
+        version=__version__,
+        summary="Recurrent models on ragged sequences: micro-batched prediction and streaming",
+        lifespan=_lifespan(model_dir, settings),
+    )
+    instrument(app)
+    _add_probes(app)
+    _add_predict(app, settings)
+    _add_sessions(app, settings)
+    return app
+
+
+def _lifespan(
+    model_dir: str | Path, settings: ServeSettings
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Load the model and start the batcher on startup; drain the batcher on shutdown."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = State(model_dir, settings)
         await state.batcher.start()
         app.state.padless = state
@@ -125,16 +160,15 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
             state.ready = False
             await state.batcher.stop()  # requests already queued are answered first
 
-    app = FastAPI(
-        title="padless",
-        version=__version__,
-        summary="Recurrent models on ragged sequences: micro-batched prediction and streaming",
-        lifespan=lifespan,
-    )
-    instrument(app)
+    return lifespan
 
-    def state_of(request: Request) -> State:
-        return request.app.state.padless
+
+def _state_of(request: Request) -> State:
+    return request.app.state.padless
+
+
+def _add_probes(app: FastAPI) -> None:
+    """``GET /healthz``, ``/readyz`` and ``/metrics``."""
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -148,17 +182,21 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
-        body, content_type = state_of(request).metrics.render()
+        body, content_type = _state_of(request).metrics.render()
         return Response(body, media_type=content_type)
+
+
+def _add_predict(app: FastAPI, settings: ServeSettings) -> None:
+    """``POST /v1/predict``, micro-batched."""
 
     @app.post(
         "/v1/predict",
         response_model=PredictResponse,
         response_model_exclude_none=True,
-        openapi_extra=_openapi_body(PredictRequest),
+        openapi_extra=openapi_body(PredictRequest),
     )
     async def predict(request: Request) -> Response:
-        state = state_of(request)
+        state = _state_of(request)
         body = await parse_body(request, PredictRequest, settings.max_body_bytes)
         if len(body.inputs) > settings.max_inputs:
             raise HTTPException(
@@ -182,21 +220,23 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
             ) from None
         state.metrics.inputs.inc(len(encoded))
         # Already plain JSON types: skip re-validating them through the response model.
-        body = json.dumps({"predictions": state.results(rows)}).encode()
-        return Response(body, media_type="application/json")
+        payload = json.dumps({"predictions": state.results(rows)}).encode()
+        return Response(payload, media_type="application/json")
 
     # The hot path: the same handler as a plain Starlette route ahead of FastAPI's, which skips
     # FastAPI's per-request dependency machinery (measured +10-15% requests/s under load). The
     # FastAPI route above stays for the OpenAPI schema at /docs.
     app.router.routes.insert(0, _PlainRoute("/v1/predict", predict, methods=["POST"]))
 
+
+def _add_sessions(app: FastAPI, settings: ServeSettings) -> None:
+    """The streaming session routes: create, append, delete."""
+
     @app.post("/v1/sessions", response_model=SessionResponse, status_code=201)
     async def create_session(request: Request) -> dict:
-        state = state_of(request)
-        if state.no_stream is not None:
-            raise HTTPException(409, f"this model cannot stream: {state.no_stream}")
+        _, sessions = _state_of(request).streaming()
         try:
-            sid = state.sessions.create()
+            sid = sessions.create()
         except SessionsFull as exc:
             raise HTTPException(
                 429,
@@ -209,11 +249,11 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
         "/v1/sessions/{session_id}/append",
         response_model=AppendResponse,
         response_model_exclude_none=True,
-        openapi_extra=_openapi_body(AppendRequest),
+        openapi_extra=openapi_body(AppendRequest),
     )
     async def append(session_id: str, request: Request) -> dict:
-        state = state_of(request)
-        session = _session(state, session_id)
+        state = _state_of(request)
+        stream, session = _session(state, session_id)
         body = await parse_body(request, AppendRequest, settings.max_body_bytes)
         try:
             (steps,) = state.predictor.encode_each(
@@ -229,19 +269,17 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
                     f"session {session_id}: expected at most {cap} steps in all (the model's "
                     f"cap), got {session.state.steps} + {len(steps)}. Fix: start a new session",
                 )
-            logits = await state.batcher.call(state.stream.append, session.state, steps)
+            logits = await state.batcher.call(stream.append, session.state, steps)
             total = session.state.steps
         (prediction,) = state.results([logits])
         return {"session_id": session_id, "steps": total, "prediction": prediction}
 
     @app.delete("/v1/sessions/{session_id}")
     async def delete_session(session_id: str, request: Request) -> dict:
-        state = state_of(request)
-        _session(state, session_id)
-        state.sessions.delete(session_id)
+        state = _state_of(request)
+        _session(state, session_id)  # 409 / 404 first
+        state.streaming()[1].delete(session_id)
         return {"deleted": session_id}
-
-    return app
 
 
 class _PlainRoute(Route):
@@ -255,17 +293,18 @@ class _PlainRoute(Route):
         return match, child
 
 
-def _session(state: State, session_id: str):
-    if state.no_stream is not None:
-        raise HTTPException(409, f"this model cannot stream: {state.no_stream}")
-    session = state.sessions.get(session_id)
+def _session(state: State, session_id: str) -> tuple[Stream, Session]:
+    """The stream and the live session ``session_id``: 409 when the model cannot stream, 404
+    for an unknown or expired id."""
+    stream, sessions = state.streaming()
+    session = sessions.get(session_id)
     if session is None:
         raise HTTPException(
             404,
             f"session {session_id}: expected a live session, got an unknown or expired id. "
             "Fix: POST /v1/sessions for a new one",
         )
-    return session
+    return stream, session
 
 
 def serve(model_dir: str | Path, settings: ServeSettings, graceful_s: float = 30.0) -> None:
@@ -278,7 +317,8 @@ def serve(model_dir: str | Path, settings: ServeSettings, graceful_s: float = 30
         host=settings.host,
         port=settings.port,
         log_level="warning",
-        timeout_graceful_shutdown=graceful_s,
+        # uvicorn annotates int but waits with asyncio, which takes the float seconds we pass.
+        timeout_graceful_shutdown=graceful_s,  # type: ignore[arg-type]
         access_log=False,
     )
     server = uvicorn.Server(config)

@@ -1,17 +1,18 @@
 """Micro-batching for the server: concurrent requests → few length-grouped model calls.
 
-Shapes: B batch, T padded time, C outputs. Each request brings a list of encoded inputs
-(arrays of T_i steps). :meth:`MicroBatcher.submit` queues it and waits; one collector task
-takes the first waiting request, keeps gathering more until ``max_batch_tokens`` real steps
-are waiting or ``max_wait_ms`` have passed since it took the first one (no wait when the
-previous model call served a lone request and nothing else is queued: a single caller is not
-delayed for company that is not coming; under load requests pile up during each model call
-and the wait comes back), then sorts all the
-gathered inputs by length and cuts them into model batches whose padded size B × T stays within
-``max_batch_tokens`` (an input longer than that runs alone). The model runs in one worker
-thread, so the event loop keeps accepting requests meanwhile, and what arrives during a run is
-gathered for the next one. Every input's logits go back to its own request, in its own order:
-no caller ever sees another's rows.
+Shapes: B batch, T time steps (padded length), C outputs. Each request brings a list of
+encoded inputs (arrays of T_i steps). :meth:`MicroBatcher.submit` queues it and waits; one
+collector task takes the first waiting request, keeps gathering more until
+``max_batch_tokens`` real steps are waiting or ``max_wait_ms`` have passed since it took the
+first one (no wait when the previous model call served a lone request and nothing else is
+queued: a single caller is not delayed for company that is not coming; under load requests
+pile up during each model call and the wait comes back), then sorts all the gathered inputs by
+length and cuts them into model batches whose padded size B × T stays within
+``max_batch_tokens`` (an input longer than that runs alone; the cut is
+:func:`padless.batching.budget.cut_to_budget`, the one the token-budget sampler uses). The
+model runs in one worker thread, so the event loop keeps accepting requests meanwhile, and
+what arrives during a run is gathered for the next one. Every input's logits go back to its
+own request, in its own order: no caller ever sees another's rows.
 
 ``enabled=False`` runs each request on its own (one model call per request, inputs still
 length-sorted inside it): the baseline the load benchmark compares against.
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from padless.batching.budget import cut_to_budget
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ class MicroBatcher:
     async def stop(self) -> None:
         """Finish every request already queued, then stop the collector and the worker."""
         if self._task is not None:
-            await self._queue.put(None)  # after everything queued before it
+            await self._started_queue().put(None)  # after everything queued before it
             self._arrived.set()
             await self._task
             self._task = None
@@ -114,22 +117,28 @@ class MicroBatcher:
         future = asyncio.get_running_loop().create_future()
         tokens = sum(len(x) for x in inputs)
         self.depth += len(inputs)
-        await self._queue.put(_Request(list(inputs), future, tokens))
+        await self._started_queue().put(_Request(list(inputs), future, tokens))
         self._arrived.set()
         return await future
 
+    def _started_queue(self) -> asyncio.Queue[_Request | None]:
+        if self._queue is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        return self._queue
+
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
+        queue = self._started_queue()
         stopping = False
         while not stopping:
-            first = await self._queue.get()
+            first = await queue.get()
             if first is None:
                 break
             gathered, tokens = [first], first.tokens
             deadline = loop.time() + self.max_wait
             while self.enabled and tokens < self.max_batch_tokens:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     left = deadline - loop.time()
                     if left <= 0 or (len(gathered) == 1 and self._alone):
@@ -181,16 +190,8 @@ class MicroBatcher:
 
     def _groups(self, items: list[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]:
         """Cut length-sorted items into batches of padded size B × T ≤ max_batch_tokens."""
-        groups: list[list[tuple[int, int, int]]] = []
-        current: list[tuple[int, int, int]] = []
-        for item in items:
-            if current and (len(current) + 1) * item[0] > self.max_batch_tokens:
-                groups.append(current)
-                current = []
-            current.append(item)
-        if current:
-            groups.append(current)
-        return groups
+        cuts = cut_to_budget([length for length, _, _ in items], self.max_batch_tokens)
+        return [items[cut] for cut in cuts]
 
 
 def stack_rows(out: np.ndarray, lengths: np.ndarray, tagging: bool) -> list[np.ndarray]:

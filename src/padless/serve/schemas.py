@@ -1,35 +1,26 @@
-"""``padless serve``: a FastAPI app on uvicorn with micro-batching and stateful streaming.
+"""The server's request and response bodies, and the parsing that owns their error codes.
 
-Endpoints (OpenAPI at ``/docs``):
-
-* ``POST /v1/predict`` ``{"inputs": [text | [[float, ...], ...] | [id, ...], ...]}`` →
-  ``{"predictions": [{"label", "scores"}, ...]}`` in input order. Inputs from concurrent
-  requests are gathered by :class:`~padless.batcher.MicroBatcher` into length-grouped batches.
-* ``POST /v1/sessions`` → ``{"session_id"}``; ``POST /v1/sessions/{id}/append``
-  ``{"inputs": text | steps}`` → the prediction for everything appended so far, from the
-  carried recurrent state (:mod:`padless.streaming`); ``DELETE /v1/sessions/{id}``.
-  Models that cannot stream (bidirectional, ...) answer 409 with the reason.
-* ``GET /healthz`` (the process is up), ``GET /readyz`` (the model is loaded), ``GET /metrics``
-  (Prometheus text).
-
-Bad input never reaches the model: a body over ``max_body_bytes`` is 413, malformed JSON,
-invalid UTF-8, wrong types, empty ``inputs`` and inputs over ``max_inputs`` / ``max_steps``
-are 422 with a ``detail`` naming the field or row, the limit and the fix; a full queue is 503
-with ``Retry-After``; an unknown session 404; too many sessions 429. The model is loaded once,
-in the app's lifespan; on shutdown, requests in flight finish first (uvicorn stops accepting,
-then the batcher drains).
+The pydantic models (:class:`PredictRequest`, :class:`AppendRequest` and the responses)
+document the JSON of each endpoint in the OpenAPI schema at ``/docs``. The endpoints read
+their bodies with :func:`parse_body` rather than through FastAPI, so each failure has its own
+answer: 413 over ``max_body_bytes`` (checked while reading, before the body is held whole),
+422 for invalid UTF-8, malformed JSON or a body of the wrong shape, with a ``detail`` naming
+the field; :func:`openapi_body` documents such a self-parsed body.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 logger = logging.getLogger(__name__)
+
+Body = TypeVar("Body", bound=BaseModel)
+
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,13 +62,14 @@ class SessionResponse(BaseModel):
     ttl_s: float
 
 
-def _openapi_body(model: type[BaseModel]) -> dict:
-    """Document a request body that the endpoint parses itself (to own its error codes)."""
+def openapi_body(model: type[BaseModel]) -> dict:
+    """The ``openapi_extra`` documenting ``model`` as the request body of an endpoint that
+    parses its body itself (to own its error codes)."""
     schema = model.model_json_schema()
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-async def parse_body(request: Request, model: type[BaseModel], limit: int) -> BaseModel:
+async def parse_body(request: Request, model: type[Body], limit: int) -> Body:
     """Read, decode and validate a JSON body: 413 over ``limit`` bytes, 422 for invalid
     UTF-8, malformed JSON or a body of the wrong shape, with a readable ``detail``."""
     size = request.headers.get("content-length")
