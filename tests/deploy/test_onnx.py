@@ -1,6 +1,6 @@
 """ONNX export keeps the lengths: ONNX Runtime equals eager on ragged batches, for every cell,
 direction and pooling, text, bigram and numeric inputs and RNN → Transformer hybrids, and does
-not read padding."""
+not read padding. The cases are the ``exported`` ones of :mod:`tests.variants`."""
 
 from functools import partial
 
@@ -11,33 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from padless.deploy.onnx import export_onnx
-from tests import variants as ragged_cases
-from tests.variants import batch, build, ragged
+from tests.variants import CASES, FIXED, RAGGED, exported, padding_and_order, select
 
 ort = pytest.importorskip("onnxruntime")
-
-CASES = dict(ragged_cases.CASES)
-CASES["hybrid-bi-mean"] = dict(transformer_layers=2, transformer_heads=3, pooling="mean")
-CASES["hybrid-uni-last"] = dict(
-    bidirectional=False, transformer_layers=1, transformer_heads=2, pooling="last"
-)
-CASES["hybrid-gru-attention-tagging"] = dict(
-    cell="gru", transformer_layers=1, transformer_heads=2, task="tagging"
-)
-
 
 _SESSIONS: dict = {}
 
 
-def session(name, tmp_path_factory):
-    if name not in _SESSIONS:
-        model, numeric, k = build(CASES[name])
-        path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
-        report = export_onnx(model, path, ids_per_step=k)
+def session(case, tmp_path_factory):
+    """(eval model, ONNX Runtime session on its export), built once per case."""
+    if case.name not in _SESSIONS:
+        model = case.model()
+        path = tmp_path_factory.mktemp("onnx") / f"{case.name}.onnx"
+        report = export_onnx(model, path, ids_per_step=case.ids_per_step)
         assert report["max_abs_diff"] <= 1e-4
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        _SESSIONS[name] = (model, numeric, k, sess)
-    return _SESSIONS[name]
+        _SESSIONS[case.name] = (model, sess)
+    return _SESSIONS[case.name]
 
 
 def run_onnx(sess, x, lengths):
@@ -49,27 +39,23 @@ def eager(model, x, lengths):
         return model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("case", select(exported))
 @settings(max_examples=15, deadline=None)
-@given(lengths=ragged, seed=st.integers(0, 10**6))
-def test_onnx_runtime_equals_eager_on_ragged_batches(tmp_path_factory, name, lengths, seed):
-    model, numeric, k, sess = session(name, tmp_path_factory)
-    x, lens = batch(lengths, numeric, k, seed)
+@given(lengths=RAGGED, seed=st.integers(0, 10**6))
+def test_onnx_runtime_equals_eager_on_ragged_batches(tmp_path_factory, case, lengths, seed):
+    model, sess = session(case, tmp_path_factory)
+    x, lens = case.inputs(lengths, seed)
     got = run_onnx(sess, x, lens)
     np.testing.assert_allclose(got, eager(model, x, lens), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(
-    "name", ["lstm-bi-mean", "gru-bi-last", "numeric-conv-skip", "tagging", "hybrid-bi-mean"]
-)
-def test_onnx_graph_ignores_padding_and_batch_order(tmp_path_factory, name):
+@pytest.mark.parametrize("case", select(exported))
+def test_onnx_graph_ignores_padding_and_batch_order(tmp_path_factory, case):
     """Garbage in 7 extra padded steps and a reversed batch change nothing at real steps."""
-    model, numeric, k, sess = session(name, tmp_path_factory)
-    lengths = [5, 1, 12, 3]
-    run = partial(run_onnx, sess)
-    base, padded, flipped = ragged_cases.padding_and_order(run, numeric, k, lengths)
+    model, sess = session(case, tmp_path_factory)
+    base, padded, flipped = padding_and_order(partial(run_onnx, sess), case, FIXED)
     if model.task == "tagging":  # per-step outputs: compare real steps only
-        for i, n in enumerate(lengths):
+        for i, n in enumerate(FIXED):
             np.testing.assert_allclose(padded[i, :n], base[i, :n], atol=1e-5)
         padded, base = padded[:, : base.shape[1]], base
     np.testing.assert_allclose(padded, base, atol=1e-5, rtol=0)
@@ -79,7 +65,7 @@ def test_onnx_graph_ignores_padding_and_batch_order(tmp_path_factory, name):
 def test_graph_has_named_dynamic_inputs_and_length_aware_recurrent_nodes(tmp_path_factory):
     import onnx
 
-    model, *_ = session("lstm-bi-max", tmp_path_factory)
+    model, _ = session(CASES["lstm-bi2-max"], tmp_path_factory)
     path = tmp_path_factory.mktemp("g") / "m.onnx"
     export_onnx(model, path)
     g = onnx.load(str(path)).graph

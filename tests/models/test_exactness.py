@@ -3,6 +3,9 @@
 Oracle: the ``reference`` path (an explicit time × layer loop over the weight matrices), itself
 checked against ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` over a ``PackedSequence``. Each test also
 checks that a sequence's result does not depend on the batch it is in or on extra padding.
+Models and ragged lengths come from :mod:`tests.variants`: encoder tests run its
+``recurrent_cores()``, classifier tests its cases (every case is checked one sequence at a
+time), all on its ``SMALL_RAGGED`` lengths and ``FIXED`` / ``TIED`` batches.
 """
 
 import pytest
@@ -16,11 +19,23 @@ from padless.models.encoder import RecurrentEncoder
 from padless.models.hybrid import HybridEncoder
 from padless.models.lengths import lengths_mask, reverse_within_length
 from padless.models.pooling import MaskedPooling
+from tests.variants import (
+    FIXED,
+    SMALL_RAGGED,
+    TIED,
+    bigram,
+    every,
+    has_conv,
+    recurrent_cores,
+    select,
+    skip_without_conv,
+    stacked_grid,
+)
 
 ATOL = 1e-5
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-VARIANTS = [(c, b, n) for c in CELLS for b in (False, True) for n in (1, 2)]
-IN, H = 5, 4
+TORCH_RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+CORES = recurrent_cores()  # every cell × direction × depth
+IN, H = 5, 4  # encoder tests: input features and hidden size
 
 
 def one_at_a_time(model, x, lengths):
@@ -28,14 +43,6 @@ def one_at_a_time(model, x, lengths):
     return torch.cat(
         [model(x[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
     )
-
-
-# Ragged batches: single steps, all-equal lengths, and one long outlier among short ones.
-lengths_st = st.one_of(
-    st.lists(st.integers(1, 12), min_size=1, max_size=6),
-    st.integers(1, 6).flatmap(lambda n: st.integers(1, 15).map(lambda t: [t] * n)),
-    st.lists(st.integers(1, 4), min_size=1, max_size=5).map(lambda xs: xs + [33]),
-)
 
 
 def encoder(cell, bi, layers, execution, seed=0, **kw):
@@ -85,10 +92,10 @@ def assert_same(a, b):
         torch.testing.assert_close(gp_a[name], gp_b[name], atol=ATOL, rtol=0, msg=name)
 
 
-@pytest.mark.parametrize("cell, bi, layers", VARIANTS)
+@pytest.mark.parametrize("cell, bi, layers", CORES)
 @pytest.mark.parametrize("execution", ["padded", "padded-torch", "packed"])
 @settings(max_examples=10, deadline=None)
-@given(lengths=lengths_st, extra=st.integers(0, 3))
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 3))
 def test_paths_equal_reference(cell, bi, layers, execution, lengths, extra):
     x, lengths = batch(lengths, extra)
     got = run(encoder(cell, bi, layers, execution), x, lengths)
@@ -99,9 +106,9 @@ def test_paths_equal_reference(cell, bi, layers, execution, lengths, extra):
     assert not out[~lengths_mask(lengths, x.shape[1])].any()  # zero at padded steps
 
 
-@pytest.mark.parametrize("cell, bi, layers", VARIANTS)
+@pytest.mark.parametrize("cell, bi, layers", CORES)
 @settings(max_examples=8, deadline=None)
-@given(lengths=lengths_st, extra=st.integers(0, 4), perm_seed=st.integers(0, 100))
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 4), perm_seed=st.integers(0, 100))
 def test_each_sequence_is_independent_of_batch_and_padding(
     cell, bi, layers, lengths, extra, perm_seed
 ):
@@ -122,13 +129,13 @@ def test_each_sequence_is_independent_of_batch_and_padding(
         torch.testing.assert_close(p, s[:, perm], atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("cell, bi, layers", VARIANTS)
+@pytest.mark.parametrize("cell, bi, layers", CORES)
 def test_reference_equals_torch_packed_and_weights_load_both_ways(cell, bi, layers):
     torch.manual_seed(3)
-    ref = CELLS[cell](IN, H, layers, bidirectional=bi, batch_first=True)
+    ref = TORCH_RNN[cell](IN, H, layers, bidirectional=bi, batch_first=True)
     enc = RecurrentEncoder(cell, IN, H, layers, bi, execution="reference")
     enc.load_state_dict(ref.state_dict())
-    x, lengths = batch([3, 9, 1, 9, 5], extra=2)
+    x, lengths = batch(TIED, extra=2)
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out_ref, state_ref = ref(packed)
     out_ref, _ = nn.utils.rnn.pad_packed_sequence(
@@ -138,7 +145,7 @@ def test_reference_equals_torch_packed_and_weights_load_both_ways(cell, bi, laye
     torch.testing.assert_close(out, out_ref, atol=ATOL, rtol=0)
     for s, r in zip(as_tuple(state), as_tuple(state_ref), strict=True):
         torch.testing.assert_close(s, r, atol=ATOL, rtol=0)
-    back = CELLS[cell](IN, H, layers, bidirectional=bi, batch_first=True)
+    back = TORCH_RNN[cell](IN, H, layers, bidirectional=bi, batch_first=True)
     back.load_state_dict(enc.state_dict())
     assert {n: p.shape for n, p in back.named_parameters()} == {
         n: p.shape for n, p in enc.named_parameters()
@@ -146,7 +153,7 @@ def test_reference_equals_torch_packed_and_weights_load_both_ways(cell, bi, laye
 
 
 def test_relu_rnn_and_inter_layer_dropout():
-    x, lengths = batch([4, 2, 6])
+    x, lengths = batch(FIXED)
     for execution in ("padded", "packed"):
         got = run(encoder("rnn", True, 2, execution, nonlinearity="relu"), x, lengths)
         assert_same(got, run(encoder("rnn", True, 2, "reference", nonlinearity="relu"), x, lengths))
@@ -163,32 +170,40 @@ def test_relu_rnn_and_inter_layer_dropout():
 
 # ------------------------------------------------------------------- pooling and classifier
 
-POOLS = ["last", "mean", "max", "attention"]
+
+def as_torch(x, lengths):
+    return torch.from_numpy(x), torch.from_numpy(lengths)
 
 
-@pytest.mark.parametrize("pooling", POOLS)
-@pytest.mark.parametrize("cell, bi", [("lstm", True), ("gru", False), ("rnn", True)])
+@pytest.mark.parametrize("case", select(every))
 @settings(max_examples=8, deadline=None)
-@given(lengths=lengths_st, extra=st.integers(0, 3))
-def test_classifier_paths_and_pooling(pooling, cell, bi, lengths, extra):
-    lengths = torch.tensor(lengths)
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(1, 30, (len(lengths), int(lengths.max()) + extra), generator=g)
-    ids[~lengths_mask(lengths, ids.shape[1])] = 0
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 3), seed=st.integers(0, 1000))
+def test_every_case_is_exact_per_sequence(case, lengths, extra, seed):
+    """Every model variant on a ragged batch with garbage in the padding equals each of its
+    sequences run alone, cut to its length; per-step outputs are zero at padded steps."""
+    model = case.model()
+    x, lengths = as_torch(*case.inputs(lengths, seed, pad=extra, garbage=True))
+    with torch.no_grad():
+        out = model(x, lengths)
+        if case.task == "tagging":
+            assert not out[~lengths_mask(lengths, x.shape[1])].any()
+            for i, n in enumerate(lengths.tolist()):
+                alone = model(x[i : i + 1, :n], lengths[i : i + 1])
+                torch.testing.assert_close(out[i, :n], alone[0], atol=ATOL, rtol=0)
+        else:
+            torch.testing.assert_close(out, one_at_a_time(model, x, lengths), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("case", select(stacked_grid))
+@settings(max_examples=8, deadline=None)
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 3))
+def test_classifier_paths_and_pooling(case, lengths, extra):
+    ids, lengths = as_torch(*case.inputs(lengths, seed=0, pad=extra))  # padding ids are 0
     results = {}
     for execution in ("reference", "padded", "padded-torch", "packed"):
-        torch.manual_seed(0)
-        model = SequenceClassifier(
-            num_outputs=3,
-            vocab_size=30,
-            embedding_dim=IN,
-            hidden_size=H,
-            cell=cell,
-            num_layers=2,
-            bidirectional=bi,
-            pooling=pooling,
-            execution=execution.split("-")[0],
-        )
+        # the encoder tests' sizes: the reference loop with gradients is slow at larger ones
+        model = case.model(execution=execution.split("-")[0], embedding_dim=IN, hidden_size=H)
+        model.train()
         model.encoder.use_kernel = execution != "padded-torch"
         logits = model(ids, lengths)
         logits.pow(2).sum().backward()
@@ -209,7 +224,7 @@ def test_classifier_paths_and_pooling(pooling, cell, bi, lengths, extra):
 
 def test_last_pooling_reads_bidirectional_final_states():
     enc = encoder("gru", True, 1, "padded")
-    x, lengths = batch([5, 2, 7])
+    x, lengths = batch(FIXED)
     out, h_n = enc(x, lengths)
     pooled = MaskedPooling("last", 2 * H, 2)(out, lengths)
     torch.testing.assert_close(pooled, torch.cat([h_n[0], h_n[1]], dim=-1))
@@ -245,7 +260,7 @@ def test_hybrid_checks_d_model_and_ignores_padding():
         HybridEncoder(rec, d_model=16)
     torch.manual_seed(0)
     hybrid = HybridEncoder(rec, d_model=2 * H, nhead=2, dropout=0.0).eval()
-    x, lengths = batch([6, 2, 4], extra=3)
+    x, lengths = batch(FIXED, extra=3)
     with torch.no_grad():
         out, _ = hybrid(x, lengths)
         assert not out[~lengths_mask(lengths, x.shape[1])].any()
@@ -305,48 +320,31 @@ def test_embedding_dropout_acts_in_training_only():
     assert not torch.allclose(dropped(x, lengths), plain(x, lengths))
 
 
+@pytest.mark.parametrize("case", select(bigram))
 @settings(max_examples=10, deadline=None)
-@given(lengths=lengths_st, extra=st.integers(0, 3))
-def test_k_ids_per_step_sum_their_embeddings(lengths, extra):
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 3))
+def test_k_ids_per_step_sum_their_embeddings(case, lengths, extra):
     """(B, T, 2) word + bigram ids: exact per sequence, padding-invariant, and a zero (unknown)
     bigram id adds nothing, so channel 1 = 0 equals plain (B, T) word ids."""
-    lengths = torch.tensor(lengths)
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(1, 40, (len(lengths), int(lengths.max()) + extra, 2), generator=g)
-    ids[~lengths_mask(lengths, ids.shape[1])] = 0
-    torch.manual_seed(0)
-    model = SequenceClassifier(
-        num_outputs=2, vocab_size=40, embedding_dim=IN, hidden_size=H, pooling="max"
-    ).eval()
+    ids, lengths = as_torch(*case.inputs(lengths, seed=1, pad=extra))
+    model = case.model()
     with torch.no_grad():
         batch = model(ids, lengths)
         alone = one_at_a_time(model, ids, lengths)
         torch.testing.assert_close(batch, alone, atol=ATOL, rtol=0)
         words = ids.clone()
-        words[..., 1] = 0
+        words[..., 1:] = 0
         torch.testing.assert_close(model(words, lengths), model(ids[..., 0], lengths))
         assert not torch.allclose(model(words, lengths), batch)
 
 
-@pytest.mark.parametrize("numeric", [False, True])
+@pytest.mark.parametrize("case", select(skip_without_conv))
 @settings(max_examples=8, deadline=None)
-@given(lengths=lengths_st, extra=st.integers(0, 3))
-def test_embedding_skip_is_exact_and_padding_free(numeric, lengths, extra):
-    lengths = torch.tensor(lengths)
-    g = torch.Generator().manual_seed(2)
-    t = int(lengths.max()) + extra
-    if numeric:
-        x = torch.randn(len(lengths), t, 3, generator=g)
-        kw = {"num_features": 3}
-    else:
-        x = torch.randint(1, 30, (len(lengths), t), generator=g)
-        x[~lengths_mask(lengths, t)] = 0
-        kw = {"vocab_size": 30}
-    torch.manual_seed(0)
-    model = SequenceClassifier(
-        num_outputs=2, embedding_dim=IN, hidden_size=H, embedding_skip=True, **kw
-    ).eval()
-    assert model.head.in_features == 2 * H + IN
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 3))
+def test_embedding_skip_is_exact_and_padding_free(case, lengths, extra):
+    x, lengths = as_torch(*case.inputs(lengths, seed=2, pad=extra, garbage=case.numeric))
+    model = case.model()
+    assert model.head.in_features == model.encoder.output_size + case.get("embedding_dim")
     with torch.no_grad():
         alone = one_at_a_time(model, x, lengths)
         torch.testing.assert_close(model(x, lengths), alone, atol=ATOL, rtol=0)
@@ -360,25 +358,14 @@ def test_embedding_skip_is_exact_and_padding_free(numeric, lengths, extra):
         SequenceClassifier(num_outputs=2, vocab_size=30, task="tagging", embedding_skip=True)
 
 
-@pytest.mark.parametrize("kernel, layers", [(1, 1), (3, 2), (5, 1)])
+@pytest.mark.parametrize("case", select(has_conv))
 @settings(max_examples=8, deadline=None)
-@given(lengths=lengths_st, extra=st.integers(0, 4))
-def test_conv_front_end_is_exact_per_sequence(kernel, layers, lengths, extra):
+@given(lengths=SMALL_RAGGED, extra=st.integers(0, 4))
+def test_conv_front_end_is_exact_per_sequence(case, lengths, extra):
     """Numeric inputs whose padded steps hold garbage: the conv must not see them."""
-    lengths = torch.tensor(lengths)
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(len(lengths), int(lengths.max()) + extra, 3, generator=g) * 5
-    torch.manual_seed(0)
-    model = SequenceClassifier(
-        num_outputs=2,
-        num_features=3,
-        embedding_dim=IN,
-        hidden_size=H,
-        pooling="mean",
-        conv_channels=6,
-        conv_kernel=kernel,
-        conv_layers=layers,
-    ).eval()
+    x, lengths = as_torch(*case.inputs(lengths, seed=3, pad=extra, garbage=True))
+    x = x * 5
+    model = case.model()
     with torch.no_grad():
         alone = one_at_a_time(model, x, lengths)
         torch.testing.assert_close(model(x, lengths), alone, atol=ATOL, rtol=0)

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from padless.models import kernels
+from tests.variants import SMALL_RAGGED
 
 pytestmark = pytest.mark.skipif(
     not kernels.available(),
@@ -23,17 +24,12 @@ pytestmark = pytest.mark.skipif(
 
 ATOL = RTOL = 1e-5  # |a - b| <= ATOL + RTOL * |b|, torch.allclose's rule
 
-# Ragged batches: single steps, all-equal lengths, one long outlier among short ones; rows come
-# in any order (nothing is sorted), and T may exceed the longest sequence.
-lengths_st = st.one_of(
-    st.lists(st.integers(1, 12), min_size=1, max_size=6),
-    st.integers(1, 6).flatmap(lambda n: st.integers(1, 15).map(lambda t: [t] * n)),
-    st.lists(st.integers(1, 4), min_size=1, max_size=5).map(lambda xs: xs + [30]),
-)
+# Ragged batches (tests/variants.py): single steps, all-equal lengths, one long outlier among
+# short ones; rows in any order (nothing is sorted), and T may exceed the longest sequence.
 case_st = st.tuples(
-    lengths_st,
+    SMALL_RAGGED,
     st.integers(0, 3),  # extra padding past the longest sequence
-    st.integers(1, 7),  # input size I
+    st.integers(1, 7),  # input size F
     st.integers(1, 8),  # hidden size H
     st.integers(0, 2**16),  # seed
 )

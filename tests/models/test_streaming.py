@@ -1,6 +1,7 @@
-"""Streaming equals whole-sequence prediction after any split into pieces, for every pooling,
-cell, the embedding skip, tagging and numeric inputs; models that cannot stream say why; the
-session store expires idle sessions and caps how many live."""
+"""Streaming equals whole-sequence prediction after any split into pieces, for every causal
+model case of :mod:`tests.variants` (every pooling, cell and depth, ReLU RNNs, the embedding
+skip, tagging and numeric inputs); models that cannot stream say why; the session store expires
+idle sessions and caps how many live."""
 
 import numpy as np
 import pytest
@@ -8,35 +9,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from padless.models.classifier import SequenceClassifier
 from padless.models.streaming import Stream, StreamState, streamable
 from padless.serve.sessions import SessionsFull, SessionStore
+from tests.variants import CASES, SMALL_RAGGED, causal, select
 
-V, F = 40, 3
-CASES = {
-    "lstm-last": dict(cell="lstm", pooling="last"),
-    "lstm-mean-2layers": dict(cell="lstm", pooling="mean", num_layers=2),
-    "gru-max": dict(cell="gru", pooling="max"),
-    "rnn-attention": dict(cell="rnn", pooling="attention"),
-    "rnn-relu-last": dict(cell="rnn", pooling="last", nonlinearity="relu"),
-    "lstm-attention-skip": dict(cell="lstm", pooling="attention", embedding_skip=True),
-    "gru-tagging": dict(cell="gru", task="tagging"),
-    "numeric-lstm-max": dict(cell="lstm", pooling="max", numeric=True),
-}
-_MODELS: dict = {}
+_STREAMS: dict = {}
 
 
-def build(name):
-    if name not in _MODELS:
-        kw = dict(CASES[name])
-        numeric = kw.pop("numeric", False)
-        torch.manual_seed(len(name))
-        inputs = {"num_features": F} if numeric else {"vocab_size": V}
-        model = SequenceClassifier(
-            num_outputs=3, embedding_dim=8, hidden_size=8, bidirectional=False, **inputs, **kw
-        ).eval()
-        _MODELS[name] = (model, numeric, Stream(model))
-    return _MODELS[name]
+def stream_for(case):
+    """(eval model, its Stream), built once per case."""
+    if case.name not in _STREAMS:
+        model = case.model()
+        _STREAMS[case.name] = (model, Stream(model))
+    return _STREAMS[case.name]
 
 
 def whole(model, seq):
@@ -45,20 +30,17 @@ def whole(model, seq):
         return model(x, torch.tensor([len(seq)]))[0].numpy()
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("case", select(causal))
 @settings(max_examples=12, deadline=None)
-@given(data=st.data())
-def test_appending_pieces_equals_the_whole_sequence(name, data):
-    model, numeric, stream = build(name)
-    n = data.draw(st.integers(1, 40), label="steps")
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
-    seq = rng.normal(size=(n, F)).astype(np.float32) if numeric else rng.integers(1, V, n)
-    cuts = (
-        sorted(data.draw(st.sets(st.integers(1, n - 1), max_size=6), label="cuts")) if n > 1 else []
-    )
+@given(pieces=SMALL_RAGGED, seed=st.integers(0, 2**16))
+def test_appending_pieces_equals_the_whole_sequence(case, pieces, seed):
+    """One sequence appended in ragged pieces (single steps, equal pieces, a long last one)."""
+    model, stream = stream_for(case)
+    stops = np.cumsum(pieces).tolist()
+    seq = case.inputs([stops[-1]], seed)[0][0]  # (n,) ids or (n, F) features
     state = StreamState()
     tags = []
-    for start, stop in zip([0, *cuts], [*cuts, n], strict=True):
+    for start, stop in zip([0, *stops[:-1]], stops, strict=True):
         out = stream.append(state, seq[start:stop])
         assert state.steps == stop
         if model.pool is None:  # tagging: the rows of the new steps
@@ -70,7 +52,7 @@ def test_appending_pieces_equals_the_whole_sequence(name, data):
 
 
 def test_the_state_really_carries_over():
-    model, _, stream = build("lstm-last")
+    model, stream = stream_for(CASES["lstm-uni1-last"])
     seq = np.array([5, 9, 2, 7])
     state = StreamState()
     stream.append(state, seq[:2])
@@ -81,16 +63,16 @@ def test_the_state_really_carries_over():
 
 
 def test_models_that_cannot_stream_say_why():
-    def tiny(**kw):
-        return SequenceClassifier(num_outputs=2, vocab_size=V, embedding_dim=8, hidden_size=8, **kw)
-
-    bi = tiny()
+    for case in CASES.values():  # the causal filter agrees with the library, case by case
+        reason = streamable(case.model(), ids_per_step=case.ids_per_step)
+        assert (reason is None) == causal(case), (case.name, reason)
+    bi = CASES["lstm-bi1-last"].model()
     assert "bidirectional" in streamable(bi)
-    hybrid = tiny(bidirectional=False, transformer_layers=1, transformer_heads=2)
+    hybrid = CASES["hybrid-uni-last"].model()
     assert "Transformer" in streamable(hybrid)
-    conv = tiny(bidirectional=False, conv_channels=4)
+    conv = CASES["numeric-conv1-mean"].model(bidirectional=False)
     assert "conv" in streamable(conv)
-    uni, _, _ = build("lstm-last")
+    uni = CASES["lstm-uni1-last"].model()
     assert streamable(uni) is None
     assert "bigram" in streamable(uni, ids_per_step=2)
     assert "patch" in streamable(uni, patch_size=5)
