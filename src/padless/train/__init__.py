@@ -1,8 +1,12 @@
 """Training: the loop and what it needs around it.
 
-Holds :func:`train` (``loop``), atomic checkpoints with RNG state (``checkpoint``), torchrun /
-DDP process groups (``distributed``), device / AMP / memory decisions (``hardware``),
-language-model pre-training (``pretrain``) and the PNG report (``report``).
+Holds :func:`train` (``loop``: the entry point, which owns its loop, in phases), the run's
+moving parts and their setup (``run``), the batch sampler and learning-rate schedule
+(``schedule``), the per-epoch bookkeeping of best epoch and early stopping (``epochs``),
+starting fresh or resuming from checkpoints (``resume``), atomic checkpoint files with RNG
+state (``checkpoint``), torchrun / DDP process groups (``distributed``), device / AMP / memory
+decisions (``hardware``), language-model pre-training (``pretrain``) and the PNG report
+(``report``).
 
 May import: everything below it (errors, config, data, encode, batching, models, evaluation)
 and :mod:`padless.deploy.artifact` to write the trained model. Nothing imports train except

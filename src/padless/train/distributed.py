@@ -6,7 +6,7 @@ joins the process group: gloo on CPU, NCCL on CUDA (each process on ``cuda:LOCAL
 plain ``padless train`` is a world of one: :class:`World` then answers every collective
 locally, so the training loop has one code path.
 
-What the loop does with it (see :mod:`padless.train`): the samplers shard batches by rank with
+What the loop does with it (see :mod:`padless.train.loop`): the samplers shard batches by rank with
 equal step counts per rank; gradients are averaged by ``DistributedDataParallel`` (skipped with
 ``no_sync`` on the accumulation steps before the last); epoch sums (loss, examples, tokens) are
 summed over ranks; evaluation runs each rank on every ``world_size``-th row and gathers the

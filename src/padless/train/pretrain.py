@@ -23,14 +23,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from padless.batching.collate import make_batch
+from padless.batching.collate import Batch, make_batch
 from padless.batching.samplers import BucketBatchSampler
 from padless.config import PretrainConfig
 from padless.encode.splits import Split
@@ -42,13 +44,15 @@ from padless.models.lengths import lengths_mask
 logger = logging.getLogger(__name__)
 
 
-def check_pretrainable(model: SequenceClassifier) -> None:
-    """Raise a ConfigError naming the setting when ``model`` cannot be pre-trained as an LM."""
+def check_pretrainable(model: SequenceClassifier) -> tuple[nn.Embedding, RecurrentEncoder]:
+    """Raise a ConfigError naming the setting when ``model`` cannot be pre-trained as an LM;
+    else return the parts pre-training trains: its embedding and its recurrent encoder."""
 
-    def fail(expected: str, got: str, fix: str) -> None:
+    def fail(expected: str, got: str, fix: str) -> NoReturn:
         raise config_error("config key 'pretrain.epochs'", expected, got, fix)
 
-    if not isinstance(model.embed, nn.Embedding):
+    embed = model.embed
+    if not isinstance(embed, nn.Embedding):
         fail("token-id inputs (text)", "numeric features", "set pretrain.epochs = 0")
     if model.conv is not None:
         fail(
@@ -69,10 +73,13 @@ def check_pretrainable(model: SequenceClassifier) -> None:
             f"model.num_layers = {enc.num_layers} with bidirectional = true",
             "set model.num_layers = 1, bidirectional = false, or pretrain.epochs = 0",
         )
+    return embed, enc
 
 
 class SampledSoftmax(nn.Module):
     """Output table (V, H) + bias scored against the target and S shared negative samples."""
+
+    q: Tensor  # (V,) sampling distribution, a non-persistent buffer
 
     def __init__(self, counts: np.ndarray, hidden_size: int, negatives: int):
         super().__init__()
@@ -126,6 +133,39 @@ def lm_pairs(outputs: Tensor, ids: Tensor, lengths: Tensor, hidden: int, bidirec
     return torch.cat(states), torch.cat(targets)
 
 
+@dataclass
+class _LanguageModel:
+    """What pre-training trains: the model's embedding and encoder under the sampled softmax,
+    with AdamW over the three (in that order) and a cosine decay over all steps."""
+
+    model: SequenceClassifier
+    embed: nn.Embedding
+    encoder: RecurrentEncoder
+    output: SampledSoftmax
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    dropout: nn.Dropout  # on the states the softmax scores, at the model's dropout rate
+    generator: torch.Generator  # draws the negatives (CPU, seeded)
+
+    def step(self, batch: Batch, grad_clip: float) -> tuple[float, int]:
+        """One optimizer step on ``batch``; (mean loss, number of predicted tokens)."""
+        enc, model = self.encoder, self.model
+        x = model.embedding_dropout(self.embed(batch.inputs))  # (B, T, E)
+        outputs, _ = enc(x, batch.lengths, return_state=False)  # (B, T, D*H)
+        h, target = lm_pairs(
+            outputs, batch.inputs, batch.lengths, enc.hidden_size, enc.bidirectional
+        )
+        loss = self.output(self.dropout(h), target, self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.params, grad_clip)
+        self.optimizer.step()
+        self.schedule.step()
+        return loss.item(), len(target)
+
+
 def pretrain_language_model(
     model: SequenceClassifier,
     split: Split,
@@ -141,7 +181,7 @@ def pretrain_language_model(
 
     The head is untouched; the LM output table is discarded afterwards.
     """
-    check_pretrainable(model)
+    embed, enc = check_pretrainable(model)
     if split.inputs and np.asarray(split.inputs[0]).ndim != 1:
         raise config_error(
             "config key 'pretrain.epochs'",
@@ -149,13 +189,12 @@ def pretrain_language_model(
             "several ids per step (text.ngrams = 2: a bigram id shows the previous word)",
             "set text.ngrams = 1 or pretrain.epochs = 0",
         )
-    enc: RecurrentEncoder = model.encoder  # type: ignore[assignment]
     counts = np.bincount(
         np.concatenate([np.asarray(x, dtype=np.int64) for x in split.inputs]),
-        minlength=model.embed.num_embeddings,
+        minlength=embed.num_embeddings,
     )
     out = SampledSoftmax(counts, enc.hidden_size, p.negatives).to(device)
-    params = [*model.embed.parameters(), *enc.parameters(), *out.parameters()]
+    params = [*embed.parameters(), *enc.parameters(), *out.parameters()]
     fused = True if device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.AdamW(params, lr=p.lr, weight_decay=0.0, fused=fused)
     sampler = BucketBatchSampler(
@@ -166,12 +205,13 @@ def pretrain_language_model(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
     )
     generator = torch.Generator().manual_seed(seed)
-    drop = nn.Dropout(model.dropout.p)
-    history = []
+    lm = _LanguageModel(
+        model, embed, enc, out, params, optimizer, schedule, nn.Dropout(model.dropout.p), generator
+    )
     model.train()
+    history = []
     for epoch in range(p.epochs):
         sampler.set_epoch(epoch)
-        tick, seen, loss_sum, n = time.perf_counter(), 0, 0.0, 0
         bar = tqdm(
             list(sampler),
             desc=f"pretrain {epoch + 1}/{p.epochs}",
@@ -179,34 +219,26 @@ def pretrain_language_model(
             disable=True if quiet else None,
             dynamic_ncols=True,
         )
-        for idx in bar:
-            batch = make_batch(split, idx, "multiclass").to(device)
-            x = model.embedding_dropout(model.embed(batch.inputs))  # (B, T, E)
-            outputs, _ = enc(x, batch.lengths, return_state=False)  # (B, T, D*H)
-            h, target = lm_pairs(
-                outputs, batch.inputs, batch.lengths, enc.hidden_size, enc.bidirectional
-            )
-            loss = out(drop(h), target, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-            schedule.step()
-            value = loss.item()
-            loss_sum, n, seen = (
-                loss_sum + value * len(target),
-                n + len(target),
-                seen + batch.num_tokens,
-            )
-            rate = seen / max(time.perf_counter() - tick, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum / n:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
-        record = {
-            "epoch": epoch + 1,
-            "lm_loss": loss_sum / max(n, 1),
-            "tokens_per_s": seen / (time.perf_counter() - tick),
-            "seconds": time.perf_counter() - tick,
-        }
-        history.append(record)
-        logger.info("pretrain epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
+        batches = (make_batch(split, idx, "multiclass").to(device) for idx in bar)
+        history.append(_epoch(lm, epoch, batches, bar, grad_clip))
     return history
+
+
+def _epoch(
+    lm: _LanguageModel, epoch: int, batches: Iterable[Batch], bar: Any, grad_clip: float
+) -> dict[str, Any]:
+    """One epoch over ``batches`` (``bar`` shows the progress); returns its record."""
+    tick, seen, loss_sum, n = time.perf_counter(), 0, 0.0, 0
+    for batch in batches:
+        value, count = lm.step(batch, grad_clip)
+        loss_sum, n, seen = loss_sum + value * count, n + count, seen + batch.num_tokens
+        rate = seen / max(time.perf_counter() - tick, 1e-9)
+        bar.set_postfix(loss=f"{loss_sum / n:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+    record = {
+        "epoch": epoch + 1,
+        "lm_loss": loss_sum / max(n, 1),
+        "tokens_per_s": seen / (time.perf_counter() - tick),
+        "seconds": time.perf_counter() - tick,
+    }
+    logger.info("pretrain epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
+    return record

@@ -1,5 +1,9 @@
 """Training plots as PNG files: learning curves and the confusion matrix.
 
+:func:`write_report` is what training writes into ``RUN_DIR/report/``: :func:`plot_history`
+of the per-epoch records and :func:`plot_confusion` of the last split's confusion matrix
+(test, else valid, else train), when the task has one.
+
 Uses matplotlib's object-oriented API (:class:`~matplotlib.figure.Figure` drawn by the Agg
 canvas), never :mod:`matplotlib.pyplot`, so no global backend or figure state is touched and
 it works headless, in threads and inside notebooks alike.
@@ -24,6 +28,20 @@ logger = logging.getLogger(__name__)
 
 MAX_ANNOTATED_CLASSES = 30
 _SPLIT_ORDER = {"train": 0, "valid": 1, "test": 2}
+
+
+def write_report(directory: str | Path, metrics: dict[str, Any], classes: Sequence[str]) -> None:
+    """The report of a finished run into ``directory``: learning curves of
+    ``metrics["history"]`` and the confusion matrix of the test split (else valid, else train)
+    when it has one; ``classes`` are the label names in logit order."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_history(metrics["history"], out)
+    final: dict[str, Any] = next(
+        (metrics[s] for s in ("test", "valid", "train") if s in metrics), {}
+    )
+    if final.get("confusion_matrix") is not None:
+        plot_confusion(final["confusion_matrix"], list(classes), out / "confusion_matrix.png")
 
 
 def plot_history(history: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
@@ -118,7 +136,7 @@ def _confusion_figure(
             "confusion matrix",
             "a non-empty square matrix (C, C)",
             f"shape {cm.shape}",
-            "pass metrics['confusion_matrix'] from padless.metrics.compute_metrics",
+            "pass metrics['confusion_matrix'] from padless.evaluation.metrics.compute_metrics",
         )
     if not np.issubdtype(cm.dtype, np.number) or (cm < 0).any():
         got = f"dtype {cm.dtype}" if not np.issubdtype(cm.dtype, np.number) else "negative values"
