@@ -127,7 +127,7 @@ def runners(predictor, reports: dict, threads: int) -> dict:
 
 
 def batches(encoded: list, idx: np.ndarray, size: int):
-    from padless.batching.collate import collate
+    from padless.batching.batch import collate
 
     order = idx[np.argsort([len(encoded[i]) for i in idx], kind="stable")]
     for start in range(0, len(order), size):

@@ -229,7 +229,7 @@ def _build_batches(spec: dict, batches: list[list[int]], pad: str):
     """Padded float batches (collate) for lists of subset positions; features seeded per review."""
     import torch
 
-    from padless.batching.collate import collate
+    from padless.batching.batch import collate
 
     out = []
     for positions in batches:
@@ -832,7 +832,7 @@ def print_table(table: dict) -> None:
     if kernel:
         k = kernel[0]
         status = "built" if k["available"] else f"NOT available ({k['reason']})"
-        print(f"padless fused C++ LSTM kernel (padless.kernels): {status}")
+        print(f"padless fused C++ LSTM kernel (padless.models.kernels): {status}")
     if table["contention"]:
         print(
             "warning: CPU pressure (PSI, share of time a task waited for a CPU) still high in "

@@ -51,3 +51,25 @@ def test_first_screen_runs_as_written(tmp_path):
     assert sh.returncode == 0, sh.stderr[-3000:]
     assert '"label"' in sh.stdout.splitlines()[-1]
     assert (tmp_path / "lengths-report").is_dir() and (tmp_path / "runs/sample/model").is_dir()
+
+
+def test_the_architecture_tree_lists_every_module():
+    """The README's architecture section is the tree: every module of src/padless, no other."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("## Architecture", 1)[1].split("```", 2)[1]
+    listed, folder = set(), ""
+    for line in tree.splitlines()[1:]:
+        name = re.sub(r"^[│├└─\s]+", "", line).split()[0] if line.strip() else ""
+        depth = len(line) - len(line.lstrip("│├└─ "))
+        if name.endswith("/"):
+            folder = name
+        elif name.endswith(".py"):
+            listed.add(f"{folder}{name}" if depth > 4 else name)
+    src = ROOT / "src" / "padless"
+    actual = {
+        str(p.relative_to(src))
+        for p in src.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    }
+    actual.add("__init__.py")  # the package's own __init__ (the public API) is listed too
+    assert listed == actual, f"README only: {listed - actual}; missing: {actual - listed}"

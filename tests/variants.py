@@ -39,6 +39,11 @@ errors``); empty batches belong to the batching suites. :data:`FIXED` and :data:
 fixed ragged batches of the deterministic tests, :meth:`Case.inputs` makes inputs for lengths,
 and :func:`padding_and_order` runs one model on a batch, the batch with garbage padding and the
 batch reversed (the export suites' padding and order checks).
+
+**Dataset lengths.** :func:`dataset_lengths` (hypothesis: random short lengths, a single
+sequence, all equal, one outlier anywhere; up to 200 sequences) and :func:`skewed_lengths`
+(seeded log-normal, IMDB-like tail) are the whole-dataset lengths of the sampler and
+padding-waste suites (tests/batching/test_samplers.py, tests/batching/test_waste.py).
 """
 
 from __future__ import annotations
@@ -279,6 +284,29 @@ def ragged_lengths(max_len: int, max_batch: int, outlier: int):
 SMALL_RAGGED = ragged_lengths(max_len=15, max_batch=7, outlier=33)
 # The export suites: batches of up to 64 rows, an outlier of 60 steps.
 RAGGED = ragged_lengths(max_len=30, max_batch=64, outlier=60)
+
+
+@st.composite
+def dataset_lengths(draw, max_size=200, max_len=300):
+    """Lengths of a whole dataset for the samplers and padding accounting: random short ones,
+    a single sequence, all equal, or short ones with one ``max_len`` outlier anywhere."""
+    kind = draw(st.sampled_from(["random", "single", "equal", "outlier"]))
+    if kind == "single":
+        return [draw(st.integers(1, max_len))]
+    n = draw(st.integers(1, max_size))
+    if kind == "equal":
+        return [draw(st.integers(1, max_len))] * n
+    lengths = draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
+    if kind == "outlier":
+        lengths[draw(st.integers(0, n - 1))] = max_len
+    return lengths
+
+
+def skewed_lengths(n: int = 4000, seed: int = 1) -> np.ndarray:
+    """``n`` log-normal dataset lengths in [1, 2000] (median ~90, a heavy tail like IMDB's)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.lognormal(4.5, 0.8, size=n).astype(np.int64), 1, 2000)
+
 
 # The fixed ragged batches of the deterministic tests.
 FIXED = (5, 1, 12, 3)  # unsorted, a single step, the longest neither first nor last

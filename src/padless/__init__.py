@@ -23,7 +23,7 @@ from padless.lazy import exports
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from padless.batching.collate import Batch, collate
+    from padless.batching.batch import Batch, collate
     from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
     from padless.batching.waste import analyze_lengths, padding_waste
     from padless.config import Config, load_config
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from padless.models.pooling import MaskedPooling
 
 _EXPORTS = {
-    "Batch": "batching.collate",
-    "collate": "batching.collate",
+    "Batch": "batching.batch",
+    "collate": "batching.batch",
     "BucketBatchSampler": "batching.samplers",
     "TokenBudgetSampler": "batching.samplers",
     "analyze_lengths": "batching.waste",

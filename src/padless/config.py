@@ -31,7 +31,7 @@ from padless.models.names import CELLS, EXECUTIONS, NONLINEARITIES, POOLINGS, TA
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where examples come from (see :func:`padless.pipeline.load_data`).
+    """Where examples come from (see :func:`padless.data.sources.load_data`).
 
     ``source`` is one of:
 
@@ -182,7 +182,7 @@ class PretrainConfig:
     """Language-model pre-training of the embedding and encoder before training on labels.
 
     ``epochs`` > 0 first trains the model as a (bi)directional language model over the train
-    split's token ids (see :mod:`padless.pretrain`): AdamW at ``lr`` with a cosine decay, a
+    split's token ids (see :mod:`padless.train.pretrain`): AdamW at ``lr`` with a cosine decay, a
     sampled softmax with ``negatives`` shared samples per batch, batches of
     ``train.batch_size``. Text inputs with one recurrent layer if bidirectional.
     """

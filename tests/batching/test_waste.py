@@ -1,4 +1,5 @@
-"""Tests for padless.lengths: padding-waste analysis, report text and histogram."""
+"""padless.batching.waste: padding accounting of given batches, and the lengths report (analysis,
+text and histogram)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from padless.batching.waste import LengthReport, analyze_lengths, format_report, plot_histogram
+from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
+from padless.batching.waste import (
+    LengthReport,
+    analyze_lengths,
+    format_report,
+    padding_totals,
+    padding_waste,
+    plot_histogram,
+)
 from padless.errors import ConfigError, DataError
+from tests.variants import dataset_lengths, skewed_lengths
 
+FAST = settings(max_examples=40, deadline=None)
 NAMES = ["fixed", "random", "bucket", "sorted", "token_budget"]
 
 
@@ -151,3 +162,49 @@ def test_histogram_png(tmp_path):
 def test_validation(lengths, kwargs, error):
     with pytest.raises(error):
         analyze_lengths(np.array(lengths), **kwargs)
+
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Length homogeneity and padding accounting
+# ---------------------------------------------------------------------------------------------
+
+
+def random_batches(n, batch_size, seed=0):
+    perm = np.random.default_rng(seed).permutation(n)
+    return [perm[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
+
+
+def test_bucketing_cuts_waste_on_skewed_lengths():
+    lengths = skewed_lengths(6000)
+    bucket = padding_waste(lengths, BucketBatchSampler(lengths, 32, seed=0))
+    tokens = padding_waste(lengths, TokenBudgetSampler(lengths, 32 * 90, seed=0))
+    random = padding_waste(lengths, random_batches(len(lengths), 32))
+    # a heavy tail (lengths up to ~2000) keeps some spread inside the longest batches
+    assert random > 0.5
+    assert bucket < random / 4 and bucket < 0.2
+    assert tokens < 0.05
+    assert padding_waste(lengths, BucketBatchSampler(lengths, 32, shuffle=False)) < bucket
+
+
+def test_padding_waste_hand_computed():
+    assert padding_waste([1, 3], [[0, 1]]) == pytest.approx(2 / 6)
+    assert padding_waste([1, 3], [[0], [1]]) == 0.0
+    assert padding_totals([1, 1, 3, 3], [[0, 2], [1, 3]]) == (8, 12)
+    assert padding_totals([1, 3], [[0, 1]], pad_to_multiple_of=4) == (4, 8)
+    assert padding_waste([1, 2], []) == 0.0
+    assert padding_waste(np.array([5, 5]), [np.array([0, 1])]) == 0.0
+
+
+@FAST
+@given(dataset_lengths(), st.integers(1, 16))
+def test_padding_waste_in_unit_interval(lengths, batch_size):
+    batches = list(BucketBatchSampler(lengths, batch_size))
+    waste = padding_waste(lengths, batches)
+    assert 0.0 <= waste < 1.0
+    real, computed = padding_totals(lengths, batches)
+    assert real == sum(lengths) and computed >= real
+
+

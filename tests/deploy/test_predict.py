@@ -1,4 +1,4 @@
-"""padless.predict: padding to the graph's arrays, streamed input files, and the ONNX backend
+"""padless.deploy.predict: padding to the graph's arrays, streamed input files, and the ONNX backend
 running with PyTorch absent (the [edge] install)."""
 
 import json

@@ -47,7 +47,7 @@ def one_at_a_time(model, x, lengths):
 
 def encoder(cell, bi, layers, execution, seed=0, **kw):
     """``padded-torch`` is the padded path on torch's kernels, with the fused C++ LSTM
-    (padless.kernels, used by ``padded`` when it is built) switched off."""
+    (padless.models.kernels, used by ``padded`` when it is built) switched off."""
     torch.manual_seed(seed)
     enc = RecurrentEncoder(cell, IN, H, layers, bi, execution=execution.split("-")[0], **kw)
     enc.use_kernel = execution != "padded-torch"

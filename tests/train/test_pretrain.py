@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from padless.batching.collate import collate
+from padless.batching.batch import collate
 from padless.config import PretrainConfig, load_config
 from padless.encode.splits import Split
 from padless.errors import ConfigError

@@ -1,6 +1,6 @@
 """Ragged batches with as little padding as possible.
 
-Holds :func:`collate` and :class:`Batch` (``collate``), the length-bucketed and token-budget
+Holds :func:`collate` and :class:`Batch` (``batch``), the length-bucketed and token-budget
 samplers, deterministic per seed and epoch and sharded by rank (``samplers``), the greedy cut of
 length-sorted items into batches within a padded-step budget, shared by the token-budget
 sampler and the server's micro-batcher (``budget``, torch-free), and the padding accounting
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from padless.lazy import exports
 
 if TYPE_CHECKING:
+    from padless.batching.batch import IGNORE_INDEX, Batch, collate, make_batch
     from padless.batching.budget import cut_to_budget, padded_steps
-    from padless.batching.collate import IGNORE_INDEX, Batch, collate, make_batch
     from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
     from padless.batching.waste import (
         analyze_lengths,
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "Batch": "collate",
-    "collate": "collate",
-    "make_batch": "collate",
-    "IGNORE_INDEX": "collate",
+    "Batch": "batch",
+    "collate": "batch",
+    "make_batch": "batch",
+    "IGNORE_INDEX": "batch",
     "cut_to_budget": "budget",
     "padded_steps": "budget",
     "BucketBatchSampler": "samplers",

@@ -29,7 +29,7 @@ __all__ = ["cut_to_budget", "padded_steps"]
 def padded_steps(lengths: Any, pad_to_multiple_of: int | None = None) -> np.ndarray:
     """The steps each length occupies in a padded batch, int64: a zero length counts as one
     step, and every length is rounded up to a multiple of ``pad_to_multiple_of`` when given
-    (as :func:`~padless.batching.collate` pads T)."""
+    (as :func:`~padless.batching.batch` pads T)."""
     steps = np.maximum(np.asarray(lengths, dtype=np.int64), 1)
     if pad_to_multiple_of:
         steps = -(-steps // pad_to_multiple_of) * pad_to_multiple_of

@@ -4,7 +4,7 @@ Shapes: B batch, T time steps (padded length). :class:`BucketBatchSampler` yield
 fixed B; :class:`TokenBudgetSampler` yields batches whose padded size B × T stays within
 ``max_tokens`` (cut by :func:`padless.batching.budget.cut_to_budget`). Pass either as
 ``batch_sampler`` to a :class:`~torch.utils.data.DataLoader` with
-:func:`padless.batching.collate` as ``collate_fn``, and call ``set_epoch`` each epoch.
+:func:`padless.batching.batch` as ``collate_fn``, and call ``set_epoch`` each epoch.
 
 Both samplers share one plan per epoch, computed from ``(seed, epoch)`` only:
 
@@ -49,8 +49,8 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Sampler
 
+from padless.batching.batch import as_array, check_pad_multiple
 from padless.batching.budget import cut_to_budget, padded_steps
-from padless.batching.collate import as_array, check_pad_multiple
 from padless.errors import config_error, data_error
 
 logger = logging.getLogger(__name__)

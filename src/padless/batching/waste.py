@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from padless.batching.collate import as_array, check_pad_multiple
+from padless.batching.batch import as_array, check_pad_multiple
 from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
 from padless.errors import config_error, data_error
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from padless.batching.collate import IGNORE_INDEX
+from padless.batching.batch import IGNORE_INDEX
 
 
 def compute_loss(logits: Tensor, targets: Tensor, task: str) -> Tensor:

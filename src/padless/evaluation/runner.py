@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from padless.batching.collate import make_batch
+from padless.batching.batch import make_batch
 from padless.batching.samplers import BucketBatchSampler
 from padless.encode.labels import LabelSpace
 from padless.encode.splits import Split

@@ -3,7 +3,7 @@
 Shapes: B batch, T time steps (padded length), F input features per step, H hidden size,
 D directions (1 or 2), L layers. :class:`RecurrentEncoder` takes ``forward(x, lengths)``:
 ``x`` (B, T, F) float features (token ids are embedded by the classifier first), right-padded
-by :func:`padless.batching.collate`; ``lengths`` (B,) int64, each in [1, T].
+by :func:`padless.batching.batch`; ``lengths`` (B,) int64, each in [1, T].
 
 Why the ``padded`` path is exact:
 

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from padless import __version__
-from padless.batching.collate import Batch, make_batch
+from padless.batching.batch import Batch, make_batch
 from padless.config import Config
 from padless.deploy.artifact import save_artifact
 from padless.errors import TrainingError, config_error

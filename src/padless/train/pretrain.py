@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from padless.batching.collate import Batch, make_batch
+from padless.batching.batch import Batch, make_batch
 from padless.batching.samplers import BucketBatchSampler
 from padless.config import PretrainConfig
 from padless.encode.splits import Split

@@ -1,4 +1,5 @@
-"""Tests for padless.batching: collate, Batch, the two samplers and padding accounting."""
+"""padless.batching.samplers: BucketBatchSampler and TokenBudgetSampler (every index once,
+determinism per seed and epoch, rank sharding, the token budget, argument validation)."""
 
 from __future__ import annotations
 
@@ -9,164 +10,18 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.utils.data import DataLoader
 
-from padless.batching.collate import Batch, collate
 from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
-from padless.batching.waste import padding_totals, padding_waste
 from padless.errors import ConfigError, DataError
+from tests.variants import dataset_lengths, skewed_lengths
 
 FAST = settings(max_examples=40, deadline=None)
-
-# ---------------------------------------------------------------------------------------------
-# Strategies: ragged length lists, including the awkward shapes named in the brief
-# ---------------------------------------------------------------------------------------------
-
-
-@st.composite
-def ragged_lengths(draw, max_size=200, max_len=300):
-    kind = draw(st.sampled_from(["random", "single", "equal", "outlier"]))
-    if kind == "single":
-        return [draw(st.integers(1, max_len))]
-    n = draw(st.integers(1, max_size))
-    if kind == "equal":
-        return [draw(st.integers(1, max_len))] * n
-    lengths = draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
-    if kind == "outlier":
-        lengths[draw(st.integers(0, n - 1))] = max_len
-    return lengths
 
 
 def all_indices(batches):
     return sorted(i for b in batches for i in b)
 
 
-def skewed_lengths(n=4000, seed=1):
-    rng = np.random.default_rng(seed)
-    return np.clip(rng.lognormal(4.5, 0.8, size=n).astype(np.int64), 1, 2000)
-
-
-# ---------------------------------------------------------------------------------------------
-# collate / Batch
-# ---------------------------------------------------------------------------------------------
-
-
-@FAST
-@given(
-    st.lists(st.lists(st.integers(1, 1000), min_size=1, max_size=30), min_size=1, max_size=12),
-    st.sampled_from([None, 1, 4, 8]),
-    st.integers(-1, 5),
-)
-def test_collate_tokens_shapes_mask_padding_roundtrip(seqs, multiple, pad):
-    batch = collate(seqs, pad_value=pad, pad_to_multiple_of=multiple)
-    lengths = [len(s) for s in seqs]
-    t = max(lengths) if multiple is None else -(-max(lengths) // multiple) * multiple
-    assert batch.inputs.shape == (len(seqs), t) and batch.inputs.dtype == torch.int64
-    assert batch.lengths.tolist() == lengths and batch.lengths.dtype == torch.int64
-    assert batch.lengths.device.type == "cpu"
-    assert batch.mask.dtype == torch.bool
-    assert torch.equal(batch.mask, torch.arange(t)[None, :] < batch.lengths[:, None])
-    assert (batch.inputs[~batch.mask] == pad).all()
-    assert [batch.inputs[i, :n].tolist() for i, n in enumerate(lengths)] == seqs
-    assert batch.labels is None
-    assert len(batch) == len(seqs)
-    assert batch.num_tokens == sum(lengths) and batch.padded_tokens == len(seqs) * t
-
-
-@FAST
-@given(
-    st.lists(st.integers(1, 20), min_size=1, max_size=8),
-    st.integers(1, 4),
-    st.sampled_from([None, 3]),
-)
-def test_collate_features_roundtrip(lengths, f, multiple):
-    rng = np.random.default_rng(len(lengths))
-    seqs = [rng.normal(size=(n, f)) for n in lengths]  # float64 in, float32 out
-    batch = collate(
-        [(s, i) for i, s in enumerate(seqs)], pad_value=-1.5, pad_to_multiple_of=multiple
-    )
-    t = batch.inputs.shape[1]
-    assert batch.inputs.shape == (len(seqs), t, f) and batch.inputs.dtype == torch.float32
-    assert t == (max(lengths) if multiple is None else -(-max(lengths) // multiple) * multiple)
-    assert (batch.inputs[~batch.mask] == -1.5).all()
-    for i, s in enumerate(seqs):
-        np.testing.assert_allclose(batch.inputs[i, : lengths[i]].numpy(), s, rtol=1e-6)
-    assert batch.labels.tolist() == list(range(len(seqs)))
-
-
-def test_collate_accepts_numpy_and_tensor_token_sequences():
-    batch = collate([np.array([3, 4], dtype=np.int32), torch.tensor([5]), (7, 8, 9)])
-    assert batch.inputs.tolist() == [[3, 4, 0], [5, 0, 0], [7, 8, 9]]
-
-
-def test_collate_label_kinds():
-    seqs = [[1, 2, 3], [4]]
-    ints = collate([(seqs[0], 2), (seqs[1], np.int64(0))]).labels
-    assert ints.dtype == torch.int64 and ints.tolist() == [2, 0]
-    floats = collate([(seqs[0], 0.5), (seqs[1], 2)]).labels
-    assert floats.dtype == torch.float32 and floats.tolist() == [0.5, 2.0]
-    multi = collate([(seqs[0], [1, 0, 1]), (seqs[1], np.array([0, 1, 0]))]).labels
-    assert multi.dtype == torch.float32 and multi.shape == (2, 3)
-    assert multi.tolist() == [[1, 0, 1], [0, 1, 0]]
-    tags = collate(
-        [(seqs[0], [5, 6, 7]), (seqs[1], torch.tensor([8]))],
-        per_step_labels=True,
-        label_pad_value=-100,
-        pad_to_multiple_of=4,
-    ).labels
-    assert tags.dtype == torch.int64
-    assert tags.tolist() == [[5, 6, 7, -100], [8, -100, -100, -100]]
-
-
-def test_collate_errors_name_the_sample():
-    with pytest.raises(DataError, match="sample 2") as exc:
-        collate([[1], [2, 3], [], [4]])
-    assert "zero-length" in str(exc.value) and "Fix:" in str(exc.value)
-    with pytest.raises(DataError, match="sample 1"):
-        collate([[1, 2], np.ones((3, 2), dtype=np.float32)])
-    with pytest.raises(DataError, match="sample 1.*F=3"):
-        collate([np.ones((2, 2)), np.ones((2, 3))])
-    with pytest.raises(DataError, match="at least one sample"):
-        collate([])
-    with pytest.raises(DataError, match="sample 0.*integer token ids"):
-        collate([np.array([0.5, 1.5])])
-    with pytest.raises(DataError, match="sample 1.*finite"):
-        collate([np.ones((2, 1)), np.array([[np.nan]])])
-    with pytest.raises(DataError, match="sample 1.*missing label"):
-        collate([([1], 0), ([2], None)])
-    with pytest.raises(DataError, match="sample 1.*per_step_labels=True"):
-        collate([([1, 2], [0, 1]), ([3], [1])])
-    with pytest.raises(DataError, match="per-step labels of sample 1.*length 1"):
-        collate([([1, 2], [0, 1]), ([3], [1, 1])], per_step_labels=True)
-    with pytest.raises(DataError, match="LabelSpace"):
-        collate([([1, 2], "pos")])
-    with pytest.raises(DataError, match="same form"):
-        collate([([1, 2], 0), [3]])
-    with pytest.raises(ConfigError, match="pad_to_multiple_of"):
-        collate([[1]], pad_to_multiple_of=0)
-
-
-def test_batch_to_keeps_lengths_on_cpu():
-    batch = collate([([1, 2], 1), ([3], 0)])
-    moved = batch.to("cpu")
-    assert isinstance(moved, Batch) and moved.lengths is batch.lengths
-    assert "Batch(inputs=(2, 2)" in repr(batch)
-    if torch.cuda.is_available():  # pragma: no cover - exercised on GPU machines only
-        cuda = batch.to("cuda")
-        assert cuda.inputs.is_cuda and cuda.mask.is_cuda and cuda.labels.is_cuda
-        assert cuda.lengths.device.type == "cpu" and cuda.lengths.dtype == torch.int64
-
-
-def test_dataloader_integration():
-    lengths = [3, 1, 4, 1, 5, 9, 2, 6]
-    data = [(list(range(1, n + 1)), n % 2) for n in lengths]
-    sampler = BucketBatchSampler(lengths, batch_size=3, seed=1)
-    loader = DataLoader(data, batch_sampler=sampler, collate_fn=collate)
-    seen = 0
-    for batch in loader:
-        assert isinstance(batch, Batch) and len(batch) <= 3
-        seen += len(batch)
-    assert seen == len(lengths) and len(loader) == len(sampler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +38,7 @@ def make_sampler(kind, lengths, **kw):
 
 @FAST
 @given(
-    ragged_lengths(),
+    dataset_lengths(),
     st.sampled_from(["bucket", "token"]),
     st.booleans(),
     st.integers(1, 9),
@@ -205,7 +60,7 @@ def test_every_index_exactly_once(lengths, kind, shuffle, size, mult, epoch):
 
 
 @FAST
-@given(ragged_lengths(), st.booleans(), st.integers(1, 9), st.integers(1, 3))
+@given(dataset_lengths(), st.booleans(), st.integers(1, 9), st.integers(1, 3))
 def test_bucket_drop_last(lengths, shuffle, batch_size, mult):
     sampler = BucketBatchSampler(
         lengths, batch_size, shuffle=shuffle, drop_last=True, bucket_size_multiplier=mult
@@ -224,7 +79,7 @@ def test_bucket_drop_last_drops_longest_of_sorted_order():
 
 
 @FAST
-@given(ragged_lengths(), st.booleans(), st.integers(1, 5))
+@given(dataset_lengths(), st.booleans(), st.integers(1, 5))
 def test_token_budget_drop_last_drops_only_underfull_pool_tails(lengths, shuffle, mult):
     kw = dict(max_tokens=350, shuffle=shuffle, bucket_size_multiplier=mult, seed=3)
     full = list(TokenBudgetSampler(lengths, **kw))
@@ -237,7 +92,7 @@ def test_token_budget_drop_last_drops_only_underfull_pool_tails(lengths, shuffle
 
 
 @FAST
-@given(ragged_lengths(), st.sampled_from(["bucket", "token"]), st.booleans(), st.integers(0, 5))
+@given(dataset_lengths(), st.sampled_from(["bucket", "token"]), st.booleans(), st.integers(0, 5))
 def test_deterministic_for_same_seed_and_epoch(lengths, kind, drop_last, epoch):
     a = make_sampler(kind, lengths, seed=7, drop_last=drop_last)
     b = make_sampler(kind, lengths, seed=7, drop_last=drop_last)
@@ -290,7 +145,7 @@ def test_shuffle_false_is_globally_sorted():
 
 @FAST
 @given(
-    ragged_lengths(max_size=120),
+    dataset_lengths(max_size=120),
     st.sampled_from(["bucket", "token"]),
     st.booleans(),
     st.booleans(),
@@ -345,7 +200,7 @@ def test_rank_shards_disjoint_when_divisible():
 
 @FAST
 @given(
-    ragged_lengths(),
+    dataset_lengths(),
     st.integers(300, 2000),
     st.sampled_from([None, 1, 3, 8]),
     st.sampled_from([None, 1, 5]),
@@ -391,46 +246,6 @@ def test_token_budget_zero_lengths_count_as_one_step():
     assert [len(b) for b in batches] == [2, 2, 1]
 
 
-# ---------------------------------------------------------------------------------------------
-# Length homogeneity and padding accounting
-# ---------------------------------------------------------------------------------------------
-
-
-def random_batches(n, batch_size, seed=0):
-    perm = np.random.default_rng(seed).permutation(n)
-    return [perm[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
-
-
-def test_bucketing_cuts_waste_on_skewed_lengths():
-    lengths = skewed_lengths(6000)
-    bucket = padding_waste(lengths, BucketBatchSampler(lengths, 32, seed=0))
-    tokens = padding_waste(lengths, TokenBudgetSampler(lengths, 32 * 90, seed=0))
-    random = padding_waste(lengths, random_batches(len(lengths), 32))
-    # a heavy tail (lengths up to ~2000) keeps some spread inside the longest batches
-    assert random > 0.5
-    assert bucket < random / 4 and bucket < 0.2
-    assert tokens < 0.05
-    assert padding_waste(lengths, BucketBatchSampler(lengths, 32, shuffle=False)) < bucket
-
-
-def test_padding_waste_hand_computed():
-    assert padding_waste([1, 3], [[0, 1]]) == pytest.approx(2 / 6)
-    assert padding_waste([1, 3], [[0], [1]]) == 0.0
-    assert padding_totals([1, 1, 3, 3], [[0, 2], [1, 3]]) == (8, 12)
-    assert padding_totals([1, 3], [[0, 1]], pad_to_multiple_of=4) == (4, 8)
-    assert padding_waste([1, 2], []) == 0.0
-    assert padding_waste(np.array([5, 5]), [np.array([0, 1])]) == 0.0
-
-
-@FAST
-@given(ragged_lengths(), st.integers(1, 16))
-def test_padding_waste_in_unit_interval(lengths, batch_size):
-    batches = list(BucketBatchSampler(lengths, batch_size))
-    waste = padding_waste(lengths, batches)
-    assert 0.0 <= waste < 1.0
-    real, computed = padding_totals(lengths, batches)
-    assert real == sum(lengths) and computed >= real
-
 
 # ---------------------------------------------------------------------------------------------
 # Argument validation
@@ -474,12 +289,3 @@ def test_lengths_accept_tensor_and_zero_batches_is_empty():
     sampler = BucketBatchSampler(torch.tensor([1, 2, 3]), batch_size=4, drop_last=True)
     assert len(sampler) == 0 and list(sampler) == []
 
-
-def test_collate_keeps_k_token_ids_per_step_as_int64():
-    a = np.array([[3, 10], [4, 0], [5, 11]], dtype=np.int64)
-    b = np.array([[6, 12]], dtype=np.int64)
-    batch = collate([(a, 1), (b, 0)], pad_to_multiple_of=4)
-    assert batch.inputs.dtype == torch.int64 and batch.inputs.shape == (2, 4, 2)
-    assert batch.inputs[1, 1:].eq(0).all() and batch.inputs[0, :3].tolist() == a.tolist()
-    with pytest.raises(DataError, match="sample 1"):
-        collate([a, b.astype(np.float32)])
