@@ -286,7 +286,7 @@ def _probe_gflops(seconds: float = 0.25) -> float:
 def _kernel_status() -> dict | None:
     """Whether padless's fused C++ LSTM kernel was built (the padded path uses it for LSTM)."""
     try:
-        from padless import kernels
+        from padless.models import kernels
     except ImportError:
         return None
     return {"available": kernels.available(), "reason": kernels.unavailable_reason()}
@@ -467,7 +467,7 @@ def snapshot_padless(env: dict) -> tuple[Path, str]:
 
 def _snapshot_hash(package: Path) -> str:
     h = hashlib.sha256()
-    for rel in ("models.py", "kernels.py", "csrc/lstm.cpp"):
+    for rel in ("models/encoder.py", "models/kernels.py", "models/csrc/lstm.cpp"):
         if (package / rel).exists():
             h.update(rel.encode() + b"\0" + (package / rel).read_bytes())
     return h.hexdigest()[:16]
@@ -820,8 +820,9 @@ def print_table(table: dict) -> None:
         print(f"({key})  skipped: {why}")
     if len(table["padless_source_sha256"]) > 1:
         print(
-            "warning: the padless sources (models.py / kernels.py / csrc) changed during this "
-            f"table: {table['padless_source_sha256']}; rerun for a consistent comparison"
+            "warning: the padless sources (models/encoder.py, models/kernels.py, models/csrc) "
+            f"changed during this table: {table['padless_source_sha256']}; rerun for a "
+            "consistent comparison"
         )
     kernel = [
         x["padless_kernel"]
