@@ -14,6 +14,11 @@ ones above it in this list; ``tests/test_layering.py`` enforces it)::
     train               the training loop, checkpoints, DDP, hardware, pre-training, report
     serve               the HTTP server: app, micro-batcher, sessions, monitoring
     cli                 the ``padless`` command
+
+Shape legend, used the same way in every docstring: B batch, T time steps (a batch's padded
+length, or one sequence's length), F input features per step, H hidden size, D directions (1 or
+2), C outputs; where needed also E embedding size, L layers, K ids per step and N examples (a
+whole split or list of inputs).
 """
 
 from typing import TYPE_CHECKING

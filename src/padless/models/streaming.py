@@ -1,15 +1,15 @@
 """Stateful streaming: feed a sequence piece by piece and get the prediction for everything
 seen so far, computed from the carried recurrent state in O(new steps).
 
-Shapes: N new steps, F input features per step, E embedding size, H hidden size, L layers,
-C outputs. A :class:`Stream` holds, per sequence, the recurrent state of every layer (h, and c
-for an LSTM) and what the pooling needs to be updated without re-reading old steps: the last
-output (``last``), a running sum and count (``mean``), a running maximum (``max``), or an
-online softmax (running maximum score, weighted sum and normaliser, for ``attention``), plus
-the running sum of embedded steps for ``embedding_skip``. Appending steps runs the recurrent
-layers (as ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` sharing the model's weights) from that state
-over the new steps only, so after any split of a sequence into pieces the result equals the
-whole-sequence prediction (float rounding aside).
+Shapes: T new steps (the appended piece's), F input features per step, E embedding size, H
+hidden size, L layers, C outputs. A :class:`Stream` holds, per sequence, the recurrent state of
+every layer (h, and c for an LSTM) and what the pooling needs to be updated without re-reading
+old steps: the last output (``last``), a running sum and count (``mean``), a running maximum
+(``max``), or an online softmax (running maximum score, weighted sum and normaliser, for
+``attention``), plus the running sum of embedded steps for ``embedding_skip``. Appending steps
+runs the recurrent layers (as ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` sharing the model's weights)
+from that state over the new steps only, so after any split of a sequence into pieces the result
+equals the whole-sequence prediction (float rounding aside).
 
 Only models whose step t depends on steps ≤ t can stream: unidirectional, without a conv
 front end (its window looks ahead), a transformer (it attends to every step), bigram ids or
@@ -63,8 +63,8 @@ class StreamState:
 class Stream:
     """Incremental prediction for one streamable model (see the module docstring).
 
-    ``append(state, x)`` takes the new steps as the model reads them (ids (N,), or features
-    (N, F)) and returns logits: (C,) for a pooled model, (N, C) for tagging (one row per new
+    ``append(state, x)`` takes the new steps as the model reads them (ids (T,), or features
+    (T, F)) and returns logits: (C,) for a pooled model, (T, C) for tagging (one row per new
     step).
     """
 
@@ -88,11 +88,11 @@ class Stream:
     @torch.inference_mode()
     def append(self, state: StreamState, steps: np.ndarray) -> np.ndarray:
         m = self.model
-        x = m.embed(torch.as_tensor(np.asarray(steps))[None])  # (1, N, E)
-        out, state.hidden = self.rnn(x, state.hidden)  # (1, N, H)
+        x = m.embed(torch.as_tensor(np.asarray(steps))[None])  # (1, T, E)
+        out, state.hidden = self.rnn(x, state.hidden)  # (1, T, H)
         state.steps += x.shape[1]
         if self.tagging:
-            return m.head(out)[0].numpy()  # (N, C)
+            return m.head(out)[0].numpy()  # (T, C)
         self._pool(state, out)
         pooled = self._pooled(state)
         if m.skip is not None:
@@ -103,7 +103,7 @@ class Stream:
         return m.head(pooled)[0].numpy()  # (C,)
 
     def _pool(self, state: StreamState, out: Tensor) -> None:
-        """Fold the new outputs (1, N, H) into the running values of the pooling."""
+        """Fold the new outputs (1, T, H) into the running values of the pooling."""
         state.last = out[:, -1]
         if self.pooling == "mean":
             s = out.sum(1)
@@ -126,13 +126,13 @@ class Stream:
 
 def _attend(state: StreamState, out: Tensor, score: nn.Linear) -> None:
     """Online softmax over all steps so far: rescale the running weighted sum and normaliser
-    to the new maximum score, then add the new steps (1, N, H)."""
-    scores = score(out)  # (1, N, 1)
+    to the new maximum score, then add the new steps (1, T, H)."""
+    scores = score(out)  # (1, T, 1)
     new_max = scores.amax(1)  # (1, 1)
     old_max, total, weight_sum = state.score_max, state.total, state.weight_sum
     if old_max is not None:
         new_max = torch.maximum(new_max, old_max)
-    w = torch.exp(scores - new_max[:, None])  # (1, N, 1)
+    w = torch.exp(scores - new_max[:, None])  # (1, T, 1)
     part, norm = (w * out).sum(1), w.sum(1)
     if old_max is not None and total is not None and weight_sum is not None:
         decay = torch.exp(old_max - new_max)
