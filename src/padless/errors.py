@@ -6,6 +6,7 @@ and how to fix it. :func:`format_error` builds that message so the wording is un
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -77,3 +78,20 @@ class TrainingError(PadlessError, RuntimeError):
 class ExportError(PadlessError, RuntimeError):
     """A model that cannot be exported to the requested format, or an export that disagrees
     with the eager model."""
+
+
+class MissingDependencyError(DataError, ImportError):
+    """An optional dependency is not installed. A :class:`DataError`, so the command line
+    prints it as one line, and an :class:`ImportError`, so ``except ImportError`` catches it."""
+
+
+def import_optional(module: str, where: str, extra: str) -> Any:
+    """Import the optional dependency ``module`` needed by ``where``, or raise
+    :class:`MissingDependencyError` naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        expected, fix = f"the optional dependency {module}", f"pip install padless[{extra}]"
+        raise MissingDependencyError(
+            format_error(where, expected, f"ImportError ({exc})", fix)
+        ) from exc

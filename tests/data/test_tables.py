@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from padless.data.tables import (
-    MissingDependencyError,
-    infer_format,
-    read_columns,
-    read_table,
-)
-from padless.errors import DataError
+from padless.data.tables import infer_format, read_columns, read_table
+from padless.errors import DataError, MissingDependencyError
 from tests.data.files import write
 
 

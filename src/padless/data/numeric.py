@@ -14,13 +14,12 @@ Keeping the policies here makes the two readers treat bad values alike:
   counted in ``skipped["empty_sequences"]``.
 
 Also here: split names and their aliases (:func:`_normalize_split`), what counts as a missing
-or numeric cell (:func:`_missing`, :func:`_number`), optional dependencies (:func:`_optional`)
-and :func:`concat` (a UEA/UCR TRAIN file followed by its TEST file).
+or numeric cell (:func:`_missing`, :func:`_number`) and :func:`concat` (a UEA/UCR TRAIN file
+followed by its TEST file).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -54,15 +53,6 @@ Item = tuple[Any, str, Label | None, str | None, str, np.ndarray | None]
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(format_error(f"argument {name}", f"one of {list(choices)}", repr(value)))
-
-
-def _optional(module: str, where: str, extra: str) -> Any:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        expected, fix = f"the optional dependency {module}", f"pip install padless[{extra}]"
-        raise ImportError(format_error(where, expected, f"ImportError ({exc})", fix)) from exc
 
 
 def _require_file(path: Path, what: str) -> None:

@@ -26,18 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from padless.errors import DataError, data_error, format_error
+from padless.errors import data_error, import_optional
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 _ALIASES = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet", "txt": "tsv"}
 
 Row = dict[str, Any]
-
-
-class MissingDependencyError(DataError, ImportError):
-    """An optional dependency is not installed. A :class:`DataError`, so the command line
-    prints it as one line, and an :class:`ImportError`, so ``except ImportError`` catches it."""
 
 
 @dataclass(frozen=True)
@@ -136,12 +131,7 @@ def _existing(path: str | Path, fmt: str | None) -> tuple[Path, str]:
 
 def _read_parquet(p: Path) -> Any:
     """The file as a ``pyarrow.Table``."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        got, fix = f"ImportError ({exc})", "pip install padless[parquet]"
-        message = format_error(str(p), "pyarrow to read Parquet", got, fix)
-        raise MissingDependencyError(message) from exc
+    pq = import_optional("pyarrow.parquet", f"{p} (Parquet)", "parquet")
     try:
         return pq.read_table(p)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError

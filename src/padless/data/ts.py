@@ -32,11 +32,10 @@ from padless.data.numeric import (
     _check_choice,
     _normalize_split,
     _number,
-    _optional,
     _require_file,
     concat,
 )
-from padless.errors import data_error
+from padless.errors import data_error, import_optional
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def _parse_ts(path: Path) -> Cases:
 
 
 def _parse_ts_aeon(path: Path) -> Cases:
-    aeon = _optional("aeon.datasets", "read_ts(engine='aeon')", "timeseries")
+    aeon = import_optional("aeon.datasets", "read_ts(engine='aeon')", "timeseries")
     try:
         X, y, meta = aeon.load_from_ts_file(str(path), return_meta_data=True)
     except (OSError, ValueError, IndexError) as exc:

@@ -32,6 +32,7 @@ On CUDA it is the same choice, unmeasured here for lack of a GPU.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -300,20 +301,20 @@ class RecurrentEncoder(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         shape = (self.num_layers * self.num_directions, x.shape[0], self.hidden_size)
         h0 = x.new_zeros(shape)
-        data, sizes = packed.data, packed.batch_sizes
         flat = self.flat_weights()
-        layers, dropout, bi = self.num_layers, self.dropout, self.bidirectional
-        train = self.training
+        data, sizes = packed.data, packed.batch_sizes
+        common = (True, self.num_layers, self.dropout, self.training, self.bidirectional)
         c: Tensor | None = None
         if self.cell == "lstm":
             hc = (h0, h0.clone())
-            data, h, c = torch.lstm(data, sizes, hc, flat, True, layers, dropout, train, bi)
-        elif self.cell == "gru":
-            data, h = torch.gru(data, sizes, h0, flat, True, layers, dropout, train, bi)
-        elif self.nonlinearity == "relu":
-            data, h = torch.rnn_relu(data, sizes, h0, flat, True, layers, dropout, train, bi)
+            data, h, c = torch.lstm(data, sizes, hc, flat, *common)
         else:
-            data, h = torch.rnn_tanh(data, sizes, h0, flat, True, layers, dropout, train, bi)
+            fn: Callable[..., tuple[Tensor, Tensor]] = (
+                torch.gru
+                if self.cell == "gru"
+                else (torch.rnn_relu if self.nonlinearity == "relu" else torch.rnn_tanh)
+            )
+            data, h = fn(data, sizes, h0, flat, *common)
         out_packed = PackedSequence(
             data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
         )
