@@ -16,7 +16,6 @@ from padless.errors import ConfigError, DataError
 FAST = settings(max_examples=40, deadline=None)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # collate / Batch
 # ---------------------------------------------------------------------------------------------
@@ -138,8 +137,6 @@ def test_dataloader_integration():
         assert isinstance(batch, Batch) and len(batch) <= 3
         seen += len(batch)
     assert seen == len(lengths) and len(loader) == len(sampler)
-
-
 
 
 def test_collate_keeps_k_token_ids_per_step_as_int64():

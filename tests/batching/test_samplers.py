@@ -22,8 +22,6 @@ def all_indices(batches):
     return sorted(i for b in batches for i in b)
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Samplers: shared guarantees
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +244,6 @@ def test_token_budget_zero_lengths_count_as_one_step():
     assert [len(b) for b in batches] == [2, 2, 1]
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Argument validation
 # ---------------------------------------------------------------------------------------------
@@ -288,4 +285,3 @@ def test_token_sampler_validation_and_epoch():
 def test_lengths_accept_tensor_and_zero_batches_is_empty():
     sampler = BucketBatchSampler(torch.tensor([1, 2, 3]), batch_size=4, drop_last=True)
     assert len(sampler) == 0 and list(sampler) == []
-

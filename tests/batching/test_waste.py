@@ -164,9 +164,6 @@ def test_validation(lengths, kwargs, error):
         analyze_lengths(np.array(lengths), **kwargs)
 
 
-
-
-
 # ---------------------------------------------------------------------------------------------
 # Length homogeneity and padding accounting
 # ---------------------------------------------------------------------------------------------
@@ -206,5 +203,3 @@ def test_padding_waste_in_unit_interval(lengths, batch_size):
     assert 0.0 <= waste < 1.0
     real, computed = padding_totals(lengths, batches)
     assert real == sum(lengths) and computed >= real
-
-
