@@ -286,7 +286,7 @@ def _probe_gflops(seconds: float = 0.25) -> float:
 def _kernel_status() -> dict | None:
     """Whether padless's fused C++ LSTM kernel was built (the padded path uses it for LSTM)."""
     try:
-        from padless.models import kernels
+        from padless.nn import kernels
     except ImportError:
         return None
     return {"available": kernels.available(), "reason": kernels.unavailable_reason()}
@@ -467,7 +467,7 @@ def snapshot_padless(env: dict) -> tuple[Path, str]:
 
 def _snapshot_hash(package: Path) -> str:
     h = hashlib.sha256()
-    for rel in ("models/encoder.py", "models/kernels.py", "models/csrc/lstm.cpp"):
+    for rel in ("models/encoder.py", "nn/kernels.py", "nn/csrc/lstm.cpp"):
         if (package / rel).exists():
             h.update(rel.encode() + b"\0" + (package / rel).read_bytes())
     return h.hexdigest()[:16]
@@ -820,7 +820,7 @@ def print_table(table: dict) -> None:
         print(f"({key})  skipped: {why}")
     if len(table["padless_source_sha256"]) > 1:
         print(
-            "warning: the padless sources (models/encoder.py, models/kernels.py, models/csrc) "
+            "warning: the padless sources (models/encoder.py, nn/kernels.py, nn/csrc) "
             f"changed during this table: {table['padless_source_sha256']}; rerun for a "
             "consistent comparison"
         )
@@ -833,7 +833,7 @@ def print_table(table: dict) -> None:
     if kernel:
         k = kernel[0]
         status = "built" if k["available"] else f"NOT available ({k['reason']})"
-        print(f"padless fused C++ LSTM kernel (padless.models.kernels): {status}")
+        print(f"padless fused C++ LSTM kernel (padless.nn.kernels): {status}")
     if table["contention"]:
         print(
             "warning: CPU pressure (PSI, share of time a task waited for a CPU) still high in "

@@ -8,7 +8,8 @@ ones above it in this list; ``tests/test_layering.py`` enforces it)::
     data                datasets and readers, the [data] source registry
     encode              text, vocabulary, labels, normaliser, InputPipeline (no torch)
     batching            collate, length-bucketed samplers, padding waste
-    models              the exact ragged engine, fused kernels, pooling, classifier, streaming
+    nn                  exact drop-in LSTM / GRU / RNN layers, fused kernels, length helpers
+    models              encoder, pooling, hybrid, classifier, streaming on those layers
     evaluation          task losses, metrics, a model run over a split
     deploy              artifact, predictor and backends, ONNX / TorchScript export, evaluate
     train               the training loop, checkpoints, DDP, hardware, pre-training, report

@@ -17,7 +17,7 @@ from torch import nn
 from padless.models.classifier import SequenceClassifier
 from padless.models.encoder import RecurrentEncoder
 from padless.models.hybrid import HybridEncoder
-from padless.models.lengths import lengths_mask, reverse_within_length
+from padless.nn.lengths import lengths_mask, reverse_within_length
 from padless.models.pooling import MaskedPooling
 from tests.variants import (
     FIXED,
@@ -47,7 +47,7 @@ def one_at_a_time(model, x, lengths):
 
 def encoder(cell, bi, layers, execution, seed=0, **kw):
     """``padded-torch`` is the padded path on torch's kernels, with the fused C++ LSTM
-    (padless.models.kernels, used by ``padded`` when it is built) switched off."""
+    (padless.nn.kernels, used by ``padded`` when it is built) switched off."""
     torch.manual_seed(seed)
     enc = RecurrentEncoder(cell, IN, H, layers, bi, execution=execution.split("-")[0], **kw)
     enc.use_kernel = execution != "padded-torch"

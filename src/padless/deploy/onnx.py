@@ -30,7 +30,7 @@ from padless.errors import ExportError, format_error
 from padless.models.classifier import SequenceClassifier
 from padless.models.encoder import RecurrentEncoder
 from padless.models.hybrid import HybridEncoder
-from padless.models.lengths import lengths_mask
+from padless.nn.lengths import lengths_mask
 
 logger = logging.getLogger(__name__)
 

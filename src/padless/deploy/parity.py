@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from padless.models.classifier import SequenceClassifier
-from padless.models.lengths import lengths_mask
+from padless.nn.lengths import lengths_mask
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from padless.errors import ConfigError
 from padless.models.encoder import RecurrentEncoder
 from padless.models.frontend import ConvFrontEnd
 from padless.models.hybrid import HybridEncoder
-from padless.models.lengths import check_lengths, lengths_mask
+from padless.nn.lengths import check_lengths, lengths_mask
 from padless.models.names import TASKS
 from padless.models.pooling import MaskedPooling
 

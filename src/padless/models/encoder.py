@@ -19,7 +19,7 @@ Why the ``padded`` path is exact:
 
 Execution paths of :class:`RecurrentEncoder` (same parameters, same results within fp32
 rounding): ``padded`` (fused kernels per layer: for float32 CPU LSTMs the C++ kernel of
-:mod:`padless.models.kernels` when it is built, which runs both directions without gathers and
+:mod:`padless.nn.kernels` when it is built, which runs both directions without gathers and
 skips padding; otherwise ``torch.lstm`` / ``gru`` / ``rnn`` per direction), ``packed``
 (``PackedSequence`` through torch's fused kernels), ``reference`` (the
 explicit time × layer loop over the weight matrices: the test oracle) and ``auto``.
@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from padless.models import kernels
-from padless.models.lengths import check_lengths, lengths_mask, reverse_within_length
+from padless.nn import kernels
+from padless.nn.lengths import check_lengths, lengths_mask, reverse_within_length
 from padless.models.names import CELLS, EXECUTIONS, GATES, NONLINEARITIES
 
 State = Tensor | tuple[Tensor, Tensor]  # h_n, or (h_n, c_n) for the LSTM
@@ -214,7 +214,7 @@ class RecurrentEncoder(nn.Module):
         return x, ((h_n, torch.stack(cs)) if self.cell == "lstm" else h_n)
 
     def _kernel_ok(self, x: Tensor) -> bool:
-        """The fused C++ LSTM (:mod:`padless.models.kernels`) runs float32 CPU LSTMs when it is
+        """The fused C++ LSTM (:mod:`padless.nn.kernels`) runs float32 CPU LSTMs when it is
         built and ``use_kernel`` is on (exports switch it off to trace plain torch ops)."""
         return (
             self.use_kernel

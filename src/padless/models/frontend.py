@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from padless.models.lengths import lengths_mask
+from padless.nn.lengths import lengths_mask
 
 
 class ConvFrontEnd(nn.Module):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from padless.models.encoder import RecurrentEncoder
-from padless.models.lengths import lengths_mask
+from padless.nn.lengths import lengths_mask
 
 
 class HybridEncoder(nn.Module):

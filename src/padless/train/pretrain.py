@@ -39,7 +39,7 @@ from padless.encode.splits import Split
 from padless.errors import config_error
 from padless.models.classifier import SequenceClassifier
 from padless.models.encoder import RecurrentEncoder
-from padless.models.lengths import lengths_mask
+from padless.nn.lengths import lengths_mask
 
 logger = logging.getLogger(__name__)
 

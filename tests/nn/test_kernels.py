@@ -1,4 +1,4 @@
-"""The fused C++ LSTM layer (padless.models.kernels) against torch.nn.LSTM, sequence by sequence.
+"""The fused C++ LSTM layer (padless.nn.kernels) against torch.nn.LSTM, sequence by sequence.
 
 Oracles: the forward direction is ``nn.LSTM`` over a ``PackedSequence``; the reverse direction
 is ``nn.LSTM`` run on each sequence flipped on its own (a per-sequence loop). Outputs, final
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from padless.models import kernels
+from padless.nn import kernels
 from tests.variants import SMALL_RAGGED
 
 pytestmark = pytest.mark.skipif(

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +35,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from padless.nn import extension
 
 __all__ = ["available", "bilstm_layer", "empty_cache", "lstm_layer", "lstm_layers_fused"]
 
@@ -49,43 +49,8 @@ _state: dict = {"tried": False, "ext": None, "error": None, "warned_env": False}
 
 
 def _compile():
-    """Build and import the extension; raise with the reason when it cannot be built."""
-    from torch.utils.cpp_extension import load, verify_ninja_availability
-
-    try:
-        verify_ninja_availability()  # RuntimeError("Ninja is required ...") when missing
-    except RuntimeError:
-        # `pip install ninja` puts it next to the interpreter, which may not be on PATH.
-        bindir = os.path.dirname(sys.executable)
-        if not os.path.exists(os.path.join(bindir, "ninja")):
-            raise
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-        verify_ninja_availability()
-    compiler = os.environ.get("CXX", "c++")
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C++ compiler found (looked for {compiler!r}; set CXX)")
-    sources = [str(_CSRC / s) for s in _SOURCES]
-    base = ["-O3", "-ffp-contract=fast"]
-    # Tuned build first (the machine's own vector ISA, OpenMP threads shared with torch's
-    # runtime); then a portable one, single-threaded if OpenMP is missing.
-    attempts = [
-        ("padless_lstm_native", base + ["-march=native", "-fopenmp"], ["-fopenmp"]),
-        ("padless_lstm_portable", base, []),
-    ]
-    errors = []
-    for name, cflags, ldflags in attempts:
-        try:
-            return load(
-                name=name,
-                sources=sources,
-                extra_cflags=cflags,
-                extra_ldflags=ldflags,
-                verbose=False,
-            )
-        except Exception as exc:  # noqa: BLE001 - any build failure means "not available"
-            msg = str(exc).strip().splitlines()
-            errors.append(f"{name}: {' | '.join(msg[-5:])[:800]}")
-    raise RuntimeError("; ".join(errors))
+    """Build (once per environment) or load the extension; raise with the reason."""
+    return extension.load([_CSRC / s for s in _SOURCES])
 
 
 def _extension():
@@ -93,7 +58,7 @@ def _extension():
     if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
         if not _state["warned_env"]:
             _state["warned_env"] = True
-            log.warning("padless.models.kernels: fused LSTM extension disabled by PADLESS_NO_EXT")
+            log.warning("padless.nn.kernels: fused LSTM extension disabled by PADLESS_NO_EXT")
         return None
     if _state["tried"]:
         return _state["ext"]
@@ -104,7 +69,7 @@ def _extension():
             except Exception as exc:  # noqa: BLE001
                 _state["error"] = str(exc)
                 log.warning(
-                    "padless.models.kernels: fused LSTM extension unavailable, falling back to "
+                    "padless.nn.kernels: fused LSTM extension unavailable, falling back to "
                     "PyTorch kernels. Reason: %s",
                     exc,
                 )
@@ -140,7 +105,7 @@ class _FusedLSTM(torch.autograd.Function):
         ext = _extension()
         if ext is None:
             raise RuntimeError(
-                "padless.models.kernels: the fused LSTM extension is not available "
+                "padless.nn.kernels: the fused LSTM extension is not available "
                 f"({unavailable_reason()}); check kernels.available() first"
             )
         save = any(ctx.needs_input_grad)
@@ -158,7 +123,7 @@ class _FusedLSTM(torch.autograd.Function):
     def backward(ctx, dout, dh_n, dc_n):
         if ctx.used:
             raise RuntimeError(
-                "padless.models.kernels: backward through the fused LSTM ran twice (retain_graph); "
+                "padless.nn.kernels: backward through the fused LSTM ran twice (retain_graph); "
                 "the first backward overwrites its saved gates with their gradients"
             )
         ctx.used = True
