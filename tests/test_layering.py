@@ -38,7 +38,13 @@ LAYERS: dict[str, list[str]] = {
     "padless.batching": [*_CORE],
     "padless.nn": [*_CORE],
     "padless.models": [*_CORE, "padless.config", "padless.nn"],
-    "padless.evaluation": [*_CORE, "padless.encode", "padless.batching", "padless.nn", "padless.models"],
+    "padless.evaluation": [
+        *_CORE,
+        "padless.encode",
+        "padless.batching",
+        "padless.nn",
+        "padless.models",
+    ],
     "padless.deploy": [
         *_CORE,
         "padless.config",

@@ -17,8 +17,8 @@ from torch import nn
 from padless.models.classifier import SequenceClassifier
 from padless.models.encoder import RecurrentEncoder
 from padless.models.hybrid import HybridEncoder
-from padless.nn.lengths import lengths_mask, reverse_within_length
 from padless.models.pooling import MaskedPooling
+from padless.nn.lengths import lengths_mask, reverse_within_length
 from tests.variants import (
     FIXED,
     SMALL_RAGGED,

@@ -20,6 +20,7 @@ from padless.errors import ArtifactError, data_error, format_error
 
 logger = logging.getLogger(__name__)
 
+
 # ----------------------------------------------------------------------------- normalisation
 class Normalizer:
     """Per-feature ``(x - mean) / std`` over all real time steps, fitted on train only (so no

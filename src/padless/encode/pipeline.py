@@ -36,6 +36,7 @@ from padless.errors import ArtifactError, data_error, format_error, read_saved_j
 
 logger = logging.getLogger(__name__)
 
+
 def raw_inputs(ds: Dataset) -> list:
     return ds.texts if isinstance(ds, TextDataset) else ds.sequences
 

@@ -27,6 +27,7 @@ from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class Split:
     """One encoded split: model inputs, label targets and the dataset row of each example."""

@@ -1,13 +1,14 @@
 """The exact ragged-sequence engine and the models built on it.
 
-Holds the architecture's names (``names``, torch-free), :class:`RecurrentEncoder` (``encoder``,
-on the exact layers of :mod:`padless.nn`), masked
-pooling (``pooling``), the RNN -> Transformer hybrid (``hybrid``), the conv front end
-(``frontend``), :class:`SequenceClassifier` and :func:`build_model` (``classifier``) and
-stateful streaming (``streaming``).
+Holds the architecture's names (``names``, torch-free), :class:`RecurrentEncoder`
+(``encoder``, on the exact layers of :mod:`padless.nn`), masked pooling (``pooling``), the
+RNN -> Transformer hybrid (``hybrid``), the conv front end (``frontend``),
+:class:`SequenceClassifier` and :func:`build_model` (``classifier``) and stateful streaming
+(``streaming``).
 
-May import: :mod:`padless.errors`, :mod:`padless.config`, :mod:`padless.nn`, torch. Never data, encode, train,
-deploy or serve: a model knows tensors and lengths, not where they came from.
+May import: :mod:`padless.errors`, :mod:`padless.config`, :mod:`padless.nn`, torch. Never
+data, encode, train, deploy or serve: a model knows tensors and lengths, not where they came
+from.
 """
 
 from typing import TYPE_CHECKING

@@ -23,9 +23,9 @@ from padless.errors import ConfigError
 from padless.models.encoder import RecurrentEncoder
 from padless.models.frontend import ConvFrontEnd
 from padless.models.hybrid import HybridEncoder
-from padless.nn.lengths import check_lengths, lengths_mask
 from padless.models.names import TASKS
 from padless.models.pooling import MaskedPooling
+from padless.nn.lengths import check_lengths, lengths_mask
 
 
 class SequenceClassifier(nn.Module):

@@ -39,9 +39,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from padless.models.names import CELLS, EXECUTIONS, GATES, NONLINEARITIES
 from padless.nn import kernels
 from padless.nn.lengths import check_lengths, lengths_mask, reverse_within_length
-from padless.models.names import CELLS, EXECUTIONS, GATES, NONLINEARITIES
 
 State = Tensor | tuple[Tensor, Tensor]  # h_n, or (h_n, c_n) for the LSTM
 

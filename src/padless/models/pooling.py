@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from padless.nn.lengths import lengths_mask
 from padless.models.names import POOLINGS
+from padless.nn.lengths import lengths_mask
 
 
 class MaskedPooling(nn.Module):
