@@ -1,24 +1,51 @@
 """Exact recurrent layers over ragged batches: drop-in for ``torch.nn.LSTM`` / ``GRU`` / ``RNN``.
 
-Holds the layers (``layers``: :class:`LSTM`, :class:`GRU`, :class:`RNN`), the exact execution
-engine under them (``engine``), the length helpers (``lengths``), the fused C++ kernels
-(``kernels`` + ``csrc/``) and how the kernels are built and cached (``extension``).
+``import padless.nn as nn`` in place of ``import torch.nn as nn``: :class:`LSTM`, :class:`GRU`
+and :class:`RNN` are padless's exact, fast layers (subclasses of torch's, same constructor,
+state dict and call, plus ``lengths=``); every other name (``nn.Linear``, ``nn.Module``,
+``nn.utils.rnn``, ...) is torch.nn's own object, so code written for torch.nn runs unchanged.
+
+Holds the layers (``layers``), the exact execution engine under them (``engine``), the length
+helpers (``lengths``), the fused C++ kernels (``kernels`` + ``csrc/``) and how the kernels are
+built and cached (``extension``).
 
 May import: :mod:`padless.errors`, torch. Nothing else of padless: every model, export and
 server builds on these layers, so they sit at the bottom.
 """
 
-from typing import TYPE_CHECKING
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
 from padless.lazy import exports
 
 if TYPE_CHECKING:
+    from padless.nn.layers import GRU, LSTM, RNN
     from padless.nn.lengths import check_lengths, lengths_mask, reverse_within_length
 
 _EXPORTS = {
+    "LSTM": "layers",
+    "GRU": "layers",
+    "RNN": "layers",
     "lengths_mask": "lengths",
     "reverse_within_length": "lengths",
     "check_lengths": "lengths",
 }
-__all__ = ["check_lengths", "lengths_mask", "reverse_within_length"]
-__getattr__, __dir__ = exports(__name__, _EXPORTS)
+__all__ = ["GRU", "LSTM", "RNN", "check_lengths", "lengths_mask", "reverse_within_length"]
+_own_getattr, _own_dir = exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """padless's layers first, then torch.nn's name (the one-import drop-in)."""
+    if name in _EXPORTS:
+        return _own_getattr(name)
+    torch_nn = importlib.import_module("torch.nn")
+    if name.startswith("__") or not hasattr(torch_nn, name):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r} (nor has torch.nn)")
+    value = getattr(torch_nn, name)
+    setattr(sys.modules[__name__], name, value)
+    return value
+
+
+def __dir__() -> list[str]:
+    return _own_dir()

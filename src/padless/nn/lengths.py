@@ -9,6 +9,8 @@ not fit the batch (:func:`check_lengths`; every length in [1, T]).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -52,4 +54,40 @@ def check_lengths(lengths: Tensor, batch: int, max_len: int) -> Tensor:
             f"lengths: expected at most T={max_len} (the padded time axis), got "
             f"{int(lengths.max())}. Fix: pad inputs to the longest sequence."
         )
+    return lengths
+
+
+def as_lengths(
+    lengths: Tensor | Sequence[int] | None, batch: int, max_len: int, device: torch.device
+) -> Tensor:
+    """A layer's ``lengths=`` argument as (B,) int64 on ``device``: a tensor (any integer dtype,
+    any device), a list or a tuple, each in [0, T]; None means every row is T steps long."""
+    if lengths is None:
+        return torch.full((batch,), max_len, dtype=torch.int64, device=device)
+    if not isinstance(lengths, Tensor):
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in lengths):
+            raise TypeError(
+                f"lengths: expected integers, got {[type(n).__name__ for n in lengths][:5]}. "
+                "Fix: pass a list of ints or an integer tensor."
+            )
+        lengths = torch.tensor(list(lengths), dtype=torch.int64)
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise TypeError(
+            f"lengths: expected an integer tensor, got {lengths.dtype}. Fix: lengths.long()."
+        )
+    if lengths.dim() != 1 or lengths.shape[0] != batch:
+        raise ValueError(
+            f"lengths: expected shape ({batch},), one per sequence of the batch, got "
+            f"{tuple(lengths.shape)}. Fix: pass one length per row of the input."
+        )
+    lengths = lengths.to(device=device, dtype=torch.int64)
+    if batch:
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 0 or hi > max_len:
+            bad = int(torch.nonzero((lengths < 0) | (lengths > max_len))[0, 0])
+            raise ValueError(
+                f"lengths: expected every length in [0, T={max_len}] (T, the padded time "
+                f"axis), got {int(lengths[bad])} at row {bad}. Fix: pad the input to the "
+                "longest sequence, or correct that length."
+            )
     return lengths
