@@ -1,3 +1,4 @@
+# make install - create .venv, install padless, build its C++ kernels into .venv
 # make demo   - create .venv, install padless, train on the embedded IMDB sample, predict two sentences
 # make test   - create/use .venv, install the dev extras, run the whole test suite
 # make typecheck - mypy over src/ (zero errors; run by CI)
@@ -30,8 +31,16 @@ $(VENV)/.installed-dev: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install -q $(PIP_C) -e ".[dev]"
 	touch $(VENV)/.installed $@
 
+# The fused C++ kernels are compiled into the venv (.venv/share/padless/kernels), after pip and
+# with the venv's own torch (never in pip's isolated build step), keyed by padless / torch /
+# Python versions, flags, CPU and sources: when that build exists this only loads it (~1 s).
+# A failed build stops make in CI only; elsewhere padless runs its exact fallback and says why.
+KERNELS_OR := $(if $(CI),,|| echo "make: continuing without the fused kernels (see above)")
+
 install: $(VENV)/.installed
+	$(BIN)/padless kernels build $(KERNELS_OR)
 install-dev: $(VENV)/.installed-dev
+	$(BIN)/padless kernels build $(KERNELS_OR)
 
 demo: install
 	$(BIN)/padless train configs/imdb-sample.toml --out $(DEMO_OUT)

@@ -416,3 +416,36 @@ def test_export_eval_reports_the_int8_change_and_evaluate_scores_exports(trained
     assert scored[str(fp32)]["accuracy"] == scored["None"]["accuracy"]  # fp32 graph: same answers
     assert scored[str(fp32)]["loss"] == pytest.approx(scored["None"]["loss"], abs=1e-5)
     assert scored[str(out)]["accuracy"] == report["onnx-int8"]["accuracy"]
+
+
+def test_kernels_build_then_status(capsys, monkeypatch):
+    """`padless kernels build` builds (or loads) the kernels of this environment and says
+    where, with which key and how long; `padless kernels status` then reports them built."""
+    monkeypatch.delenv("PADLESS_KERNELS_DIR", raising=False)
+    code = main(["kernels", "build"])
+    out, err = capsys.readouterr()
+    if code != 0:  # no toolchain: the failure says so, with the fix
+        assert "padless kernels build" in err and "fallback" in err, err
+        pytest.skip(f"the kernels cannot be built here: {err}")
+    first, where, key = out.splitlines()[:3]
+    assert first.startswith(("built padless_kernels_", "already built, loaded padless_kernels_"))
+    assert first.split(" in ")[-1].endswith(" s")
+    directory = Path(where.split("where:")[1].strip())
+    assert directory.is_relative_to(Path(sys.prefix).resolve())
+    assert (directory / "build.json").is_file()
+    assert key.split()[1] == directory.name.removeprefix("padless_kernels_")
+    assert "torch" in key and "sources" in key
+    assert main(["kernels", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["built"] and status["build"] == directory.name and status["reason"] is None
+
+
+def test_kernels_status_says_why_not_built(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PADLESS_KERNELS_DIR", str(tmp_path))  # an empty root: nothing built
+    assert main(["kernels", "status"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("not built for this environment")
+    assert str(tmp_path) in out and "run `padless kernels build`" in out
+    monkeypatch.setenv("PADLESS_NO_EXT", "1")
+    assert main(["kernels", "status"]) == 1
+    assert "disabled by PADLESS_NO_EXT" in capsys.readouterr().out

@@ -1,5 +1,5 @@
 """The ``padless`` command line: ``train``, ``evaluate``, ``predict``, ``export``, ``serve``,
-``lengths``.
+``lengths``, ``kernels``.
 
 Errors caused by input (data, config, artifacts) print one readable line and exit with code 2;
 anything else is a bug and keeps its traceback.
@@ -280,6 +280,95 @@ def _serve_parser(sub) -> None:
     p.set_defaults(func=_cmd_serve)
 
 
+def _kernel_sources() -> list[Path]:
+    from padless.nn import kernels
+
+    return [kernels._CSRC / s for s in kernels._SOURCES]
+
+
+def _cmd_kernels_build(args: argparse.Namespace) -> int:
+    from padless.nn import extension
+
+    sources = _kernel_sources()
+    try:
+        done = extension.build(sources, force=args.force, verbose=args.verbose)
+    except RuntimeError as exc:
+        print(f"padless kernels build: failed: {exc}", file=sys.stderr)
+        print("padless runs its exact (slower) fallback without the kernels", file=sys.stderr)
+        return 1
+    b = done.build
+    for err in done.errors:
+        print(f"note: {err}", file=sys.stderr)
+    verb = "built" if done.compiled else "already built, loaded"
+    print(f"{verb} {b.name} ({b.variant}: {' '.join(b.cflags)}) in {done.seconds:.1f} s")
+    print(f"  where: {b.directory}")
+    print(f"  key:   {b.digest} = {_key_summary(b.key)}")
+    if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
+        print("  note:  PADLESS_NO_EXT is set: padless will not use them until it is unset")
+    return 0
+
+
+def _key_summary(key: dict) -> str:
+    sources = ", ".join(f"{k}:{v[:8]}" for k, v in key["sources"].items())
+    return (
+        f"padless {key['padless']}, torch {key['torch']}, python {key['python']}, "
+        f"{key['platform']}, {key['compiler']} {' '.join(key['cflags'] + key['ldflags'])}, "
+        f"cpu {key['cpu']}, sources {sources}"
+    )
+
+
+def _cmd_kernels_status(args: argparse.Namespace) -> int:
+    from padless.nn import extension
+
+    st = extension.status(_kernel_sources())
+    if args.json:
+        st = {
+            **st,
+            "build": st["build"].name if st["build"] else None,
+            "builds": [
+                {"name": b.name, "variant": b.variant, "directory": str(b.directory), "key": b.key}
+                for b in st["builds"]
+            ],
+        }
+        print(json.dumps(st))
+        return 0 if st["built"] else 1
+    b = st["build"]
+    if b is not None:
+        secs = st["info"].get("build_seconds")
+        print(f"built for this environment: {b.name} ({b.variant})")
+        print(f"  where: {b.directory}")
+        print(f"  key:   {b.digest} = {_key_summary(b.key)}")
+        if secs is not None:
+            print(f"  built {st['info'].get('built_at', '?')} in {secs} s")
+    else:
+        print("not built for this environment")
+    if st["reason"]:
+        print(f"  why not in use: {st['reason']}" if b else f"  why: {st['reason']}")
+    if st["others"]:
+        print(f"  other builds here (other keys): {', '.join(st['others'])}")
+    return 0 if st["built"] else 1
+
+
+def _kernels_parser(sub: Any) -> None:
+    p = _command(
+        sub,
+        "kernels",
+        help="build the fused C++ kernels for this environment, or show whether they are built",
+    )
+    ksub = p.add_subparsers(dest="kernels_command", required=True, metavar="ACTION")
+    b = _command(
+        ksub,
+        "build",
+        help="compile the kernels into this environment (once; `make install` runs it)",
+    )
+    b.add_argument("--force", action="store_true", help="recompile even when built")
+    b.add_argument("-v", "--verbose", action="store_true", help="show the compiler output")
+    b.set_defaults(func=_cmd_kernels_build)
+    s = _command(ksub, "status", help="whether the kernels are built here, and why not")
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
+    s.set_defaults(func=_cmd_kernels_status)
+
+
 DESCRIPTION = (
     "Train, evaluate, export and serve exact recurrent models on variable-length sequences. "
     "Run `padless COMMAND --help` for a command's options."
@@ -437,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-column", default="split")
     p.add_argument("--out", default="lengths-report", help="where to write the PNG and JSON")
     p.set_defaults(func=_cmd_lengths)
+
+    _kernels_parser(sub)
     return parser
 
 

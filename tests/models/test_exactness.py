@@ -283,7 +283,7 @@ def test_bad_lengths_are_clear_errors():
     enc = encoder("lstm", False, 1, "padded")
     x = torch.randn(2, 4, IN)
     with pytest.raises(ValueError, match=r"got 0 at rows \[1\].*remove empty"):
-        enc(x, torch.tensor([3, 0]))
+        encoder("lstm", False, 1, "packed")(x, torch.tensor([3, 0]))  # PackedSequence cannot
     with pytest.raises(ValueError, match="at most T=4"):
         enc(x, torch.tensor([5, 1]))
     with pytest.raises(ValueError, match=r"expected shape \(2,\)"):
@@ -296,6 +296,23 @@ def test_bad_lengths_are_clear_errors():
         RecurrentEncoder("lstm", IN, H, execution="fast")
     with pytest.raises(ValueError, match="nonlinearity"):
         RecurrentEncoder("lstm", IN, H, nonlinearity="relu")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_empty_rows_give_zero_outputs_and_zero_states(cell):
+    """AllenNLP's convention for empty sequences: zero outputs, zero final state; the other
+    rows are what they are without the empty one."""
+    enc = encoder(cell, True, 2, "padded")
+    x = torch.randn(3, 4, IN)
+    out, state = enc(x, torch.tensor([3, 0, 4]))
+    parts = state if isinstance(state, tuple) else (state,)
+    assert out[1].abs().sum() == 0 and all(p[:, 1].abs().sum() == 0 for p in parts)
+    alone, _ = enc(x[[0, 2]], torch.tensor([3, 4]))
+    assert torch.allclose(out[[0, 2]], alone, atol=1e-6)
+    with pytest.raises(ValueError, match="remove empty"):
+        SequenceClassifier(num_outputs=2, vocab_size=20, embedding_dim=IN, hidden_size=H)(
+            torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 0])
+        )
 
 
 def test_reverse_within_length_is_an_involution():

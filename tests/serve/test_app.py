@@ -258,3 +258,59 @@ def test_onnx_backend_serves_the_same_predictions_and_refuses_streaming(models):
         same(r.json()["predictions"], expected)
         r = httpx.post(url + "/v1/sessions")
         assert r.status_code == 409 and "eager backend" in r.json()["detail"]
+
+
+def test_readyz_is_503_until_the_kernels_are_loaded_and_a_warm_up_batch_ran(models, tmp_path):
+    """The server accepts connections (/healthz) while its warm-up batch waits for the kernels
+    (here: another process holds the kernels' build lock, as during a first build); /readyz
+    answers 503 until that build is there and the warm-up batch ran through the model."""
+    import shutil
+
+    from padless.nn import extension, kernels
+
+    if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
+        pytest.skip("PADLESS_NO_EXT is set")
+    try:  # this environment's build (compiled now unless `make install` did)
+        built = extension.build([kernels._CSRC / s for s in kernels._SOURCES]).build
+    except RuntimeError as exc:
+        pytest.skip(f"the kernels cannot be built here: {exc}")
+    root = tmp_path / "kernels"  # an empty kernels root for the server: nothing built there
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "padless", "serve", str(models["uni"]), "--port", str(port)]
+    env = {**os.environ, "CI": "1", "PADLESS_KERNELS_DIR": str(root)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        with extension._build_lock(root):  # "another process is building the kernels"
+            deadline = time.monotonic() + 90
+            while True:  # the model loads, then connections are accepted
+                assert proc.poll() is None, proc.stdout.read().decode()
+                try:
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+            for _ in range(10):  # warming up: waiting for the kernels
+                r = httpx.get(url + "/readyz", timeout=5)
+                assert r.status_code == 503, r.text
+                assert r.json() == {"ready": False, "stage": "warming up"}
+                time.sleep(0.2)
+            shutil.copytree(built.directory, root / built.name)  # "that build finished"
+        deadline = time.monotonic() + 60
+        while (r := httpx.get(url + "/readyz", timeout=5)).status_code != 200:
+            assert r.status_code == 503 and proc.poll() is None
+            assert time.monotonic() < deadline, "not ready 60 s after the kernels were built"
+            time.sleep(0.1)
+        assert r.json() == {"ready": True, "stage": "ready"}
+        r = httpx.post(url + "/v1/predict", json={"inputs": ["a great film"]}, timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    log = proc.stdout.read().decode()
+    assert "Traceback" not in log and "building them now" not in log, log

@@ -31,8 +31,10 @@ def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
     return x.gather(1, index)
 
 
-def check_lengths(lengths: Tensor, batch: int, max_len: int) -> Tensor:
-    """Validate (B,) lengths against a (B, T, ...) input; return them as int64."""
+def check_lengths(lengths: Tensor, batch: int, max_len: int, min_length: int = 1) -> Tensor:
+    """Validate (B,) lengths against a (B, T, ...) input; return them as int64. Models refuse
+    empty rows (``min_length=1``: a transformer or attention has nothing to attend to); the
+    recurrent layers take them (``min_length=0``)."""
     if lengths.dim() != 1 or lengths.shape[0] != batch:
         raise ValueError(
             f"lengths: expected shape ({batch},) matching the batch, got "
@@ -43,11 +45,12 @@ def check_lengths(lengths: Tensor, batch: int, max_len: int) -> Tensor:
             f"lengths: expected an integer tensor, got {lengths.dtype}. Fix: lengths.long()."
         )
     lengths = lengths.long()
-    if batch and bool((lengths < 1).any()):
-        bad = torch.nonzero(lengths < 1).flatten().tolist()
+    if batch and bool((lengths < min_length).any()):
+        bad = torch.nonzero(lengths < min_length).flatten().tolist()
         raise ValueError(
-            f"lengths: expected every length ≥ 1, got 0 at rows {bad}. Fix: remove "
-            "empty sequences before batching (padless never pads them silently)."
+            f"lengths: expected every length ≥ {min_length}, got "
+            f"{lengths[bad[0]].item()} at rows {bad}. Fix: remove empty sequences before "
+            "batching (padless never pads them silently)."
         )
     if batch and int(lengths.max()) > max_len:
         raise ValueError(

@@ -11,8 +11,9 @@ Holds :func:`create_app` (the routes and the lifespan that loads the model once)
   ``{"inputs": text | steps}`` → the prediction for everything appended so far, from the
   carried recurrent state (:mod:`padless.models.streaming`); ``DELETE /v1/sessions/{id}``.
   Models that cannot stream (bidirectional, ...) answer 409 with the reason.
-* ``GET /healthz`` (the process is up), ``GET /readyz`` (the model is loaded), ``GET /metrics``
-  (Prometheus text).
+* ``GET /healthz`` (the process is up), ``GET /readyz`` (200 once the model is loaded and one
+  warm-up batch ran through it, which loads, or builds once, its C++ kernels; 503 before),
+  ``GET /metrics`` (Prometheus text).
 
 Bad input never reaches the model: a body over ``max_body_bytes`` is 413, malformed JSON,
 invalid UTF-8, wrong types, empty ``inputs`` and inputs over ``max_inputs`` / ``max_steps``
@@ -24,10 +25,12 @@ then the batcher drains).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +96,35 @@ class State:
             self.sessions = SessionStore(StreamState, settings.max_sessions, settings.session_ttl_s)
         self.metrics.track(lambda: self.batcher.depth, lambda: len(self.sessions or ()))
         self.ready = False
+        self.stage = "warming up"  # then "ready"; /readyz reports it
+
+    def warm_up_inputs(self) -> list:
+        """Two raw inputs of different lengths the model accepts (text, ids or numeric)."""
+        pipe = self.predictor.artifact.pipeline
+        if pipe.kind == "text":
+            return ["a good film", "the plot was dull and far too long, but the cast was fine"]
+        if pipe.kind == "ids":
+            top = max(1, min(3, int(pipe.vocab_size or 2) - 1))
+            return [[top] * 3, [1, top] * 6]
+        steps = max(1, pipe.patch_size)
+        return [
+            np.zeros((3 * steps, pipe.num_features or 1)).tolist(),
+            np.ones((12 * steps, pipe.num_features or 1)).tolist(),
+        ]
+
+    async def warm_up(self) -> None:
+        """One batch through the model on its worker thread (this loads the C++ kernels, or
+        builds them once when the environment has none), then ready: /readyz answers 200."""
+        start = time.perf_counter()
+        try:
+            encoded = self.predictor.encode_each(self.warm_up_inputs(), where="warm-up input")
+            await self.batcher.call(self._run, sorted(encoded, key=len))
+        except Exception:  # the model will answer (or refuse) real inputs on its own
+            logger.exception("the warm-up batch failed; serving anyway")
+        gc.freeze()  # what the warm-up loaded (kernels) lives as long as the process
+        self.stage = "ready"
+        self.ready = True
+        logger.info("ready after a %.1f s warm-up", time.perf_counter() - start)
 
     def _stream_refusal(self) -> str | None:
         model = self.predictor.artifact.model  # None unless the eager backend loaded it
@@ -152,12 +184,18 @@ def _lifespan(
         # of the cyclic collector, whose full passes would otherwise walk them under load.
         gc.collect()
         gc.freeze()
-        state.ready = True
+        # Accept connections now (/healthz, /readyz 503) and warm up meanwhile: ready after.
+        warm = asyncio.create_task(state.warm_up())
         logger.info("serving %s (%s backend)", model_dir, settings.backend)
         try:
             yield
         finally:
             state.ready = False
+            state.stage = "stopping"
+            if not warm.done():
+                warm.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warm
             await state.batcher.stop()  # requests already queued are answered first
 
     return lifespan
@@ -178,7 +216,8 @@ def _add_probes(app: FastAPI) -> None:
     async def readyz(request: Request) -> JSONResponse:
         state = getattr(request.app.state, "padless", None)
         ok = state is not None and state.ready
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+        stage = state.stage if state is not None else "loading"
+        return JSONResponse({"ready": ok, "stage": stage}, status_code=200 if ok else 503)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
