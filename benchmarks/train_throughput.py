@@ -304,9 +304,8 @@ def child_row(spec: dict, key: str) -> dict:
     from torch import nn
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    from padless.models.encoder import RecurrentEncoder
-
     import padless.nn as padless_nn
+    from padless.models.encoder import RecurrentEncoder
 
     source_hash = padless_source_sha256()
     desc, batching, pad, impl, execution, flush, slow, want_state = ROWS[key]

@@ -51,7 +51,9 @@ def lstm_transformer(nn, vocab=50, emb=8, hidden=4, heads=2):
             layer = nn.TransformerEncoderLayer(
                 d_model=2 * hidden, nhead=heads, dim_feedforward=16, batch_first=True
             )
-            self.transformer = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
+            self.transformer = nn.TransformerEncoder(
+                layer, num_layers=1, enable_nested_tensor=False
+            )
             self.fc = nn.Linear(2 * hidden, 3)
 
         def forward(self, text, lengths, mask):

@@ -141,7 +141,9 @@ def run(
             h0, c0 = hx
             rows = slice(layer * d_count, (layer + 1) * d_count)
             first = (h0[rows], c0[rows] if c0 is not None else None)
-        inp, h_n, c_n = _layer(stack, inp, lengths, mask, ws, first, need_state, use_kernel, reference)
+        inp, h_n, c_n = _layer(
+            stack, inp, lengths, mask, ws, first, need_state, use_kernel, reference
+        )
         if h_n is not None:
             hs.append(h_n)
         if c_n is not None:

@@ -109,7 +109,9 @@ class _Exact:
             sorted_len = lengths[packed.sorted_indices.cpu()]
         data = pack_padded_sequence(sorted_out, sorted_len, batch_first=True).data
         return (
-            PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
+            PackedSequence(
+                data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+            ),
             hidden,
         )
 
