@@ -7,7 +7,7 @@ every layer (h, and c for an LSTM) and what the pooling needs to be updated with
 old steps: the last output (``last``), a running sum and count (``mean``), a running maximum
 (``max``), or an online softmax (running maximum score, weighted sum and normaliser, for
 ``attention``), plus the running sum of embedded steps for ``embedding_skip``. Appending steps
-runs the recurrent layers (as ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` sharing the model's weights)
+runs the recurrent layers (:mod:`padless.nn`'s drop-in layers sharing the model's weights)
 from that state over the new steps only, so after any split of a sequence into pieces the result
 equals the whole-sequence prediction (float rounding aside).
 
@@ -27,8 +27,9 @@ from torch import Tensor, nn
 from padless.models.classifier import SequenceClassifier
 from padless.models.encoder import RecurrentEncoder
 from padless.models.hybrid import HybridEncoder
+from padless.nn.layers import GRU, LSTM, RNN
 
-_RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+_RNN = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # padless.nn: the engine under every model
 
 
 def streamable(model: SequenceClassifier, ids_per_step: int = 1, patch_size: int = 1) -> str | None:
