@@ -152,7 +152,8 @@ def test_help_lists_every_subcommand(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(commands) == {"train", "evaluate", "predict", "export", "serve", "lengths"}
+    names = {"train", "evaluate", "predict", "export", "serve", "lengths", "kernels"}
+    assert set(commands) == names
     for name, parser in commands.items():
         assert f"    {name} " in out, name  # listed, with its one-line help
         assert "-q, --quiet" in parser.format_help(), name
@@ -428,7 +429,7 @@ def test_kernels_build_then_status(capsys, monkeypatch):
         assert "padless kernels build" in err and "fallback" in err, err
         pytest.skip(f"the kernels cannot be built here: {err}")
     first, where, key = out.splitlines()[:3]
-    assert first.startswith(("built padless_kernels_", "already built, loaded padless_kernels_"))
+    assert first.startswith(("built ", "already built, ")) and " padless_kernels_" in first
     assert first.split(" in ")[-1].endswith(" s")
     directory = Path(where.split("where:")[1].strip())
     assert directory.is_relative_to(Path(sys.prefix).resolve())

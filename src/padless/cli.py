@@ -300,6 +300,8 @@ def _cmd_kernels_build(args: argparse.Namespace) -> int:
     for err in done.errors:
         print(f"note: {err}", file=sys.stderr)
     verb = "built" if done.compiled else "already built, loaded"
+    if done.waited:
+        verb = "built by another process meanwhile, loaded"
     print(f"{verb} {b.name} ({b.variant}: {' '.join(b.cflags)}) in {done.seconds:.1f} s")
     print(f"  where: {b.directory}")
     print(f"  key:   {b.digest} = {_key_summary(b.key)}")

@@ -222,3 +222,24 @@ def test_a_second_environment_builds_its_own_and_leaves_the_first_alone(env_buil
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[:2] == [env_build.name, "False"]
     assert list(torch_cache.iterdir()) == []
+
+
+def test_a_failed_build_says_why_and_first_uses_do_not_retry_it(tmp_path):
+    bad = tmp_path / "csrc" / "bad.cpp"
+    bad.parent.mkdir()
+    bad.write_text("this is not C++;\n")
+    root = tmp_path / "kernels"
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        pytest.skip("no C++ compiler")
+    with pytest.raises(RuntimeError) as first:
+        extension.build([bad], directory=root, explicit=False)
+    msg = str(first.value)
+    assert "native build" in msg and "portable build" in msg and "bad.cpp" in msg
+    assert "`padless kernels build -v`" in msg and "fallback" in msg
+    assert all((b.directory / "failed.json").is_file() for b in extension.builds([bad], root))
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="failed to build in this environment before"):
+        extension.build([bad], directory=root, explicit=False)  # recorded: no new attempt
+    assert time.perf_counter() - start < 1.0
+    with pytest.raises(RuntimeError, match="portable build"):  # an explicit build retries
+        extension.build([bad], directory=root)

@@ -57,7 +57,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Build", "build", "builds", "load", "loaded", "root", "status"]
+__all__ = ["Build", "Result", "build", "builds", "load", "loaded", "root", "roots", "status"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ _VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (
 )
 _HEADERS = (".h", ".hpp", ".hh", ".inc")
 _COMPLETE = "build.json"
+_FAILED = "failed.json"  # this key's build failed: first uses do not retry (explicit builds do)
 _LOCK = ".build.lock"
 
 _modules: dict[str, tuple[ModuleType, Build]] = {}  # loaded in this process, by build name
@@ -356,6 +357,7 @@ class Result:
     compiled: bool
     seconds: float
     errors: list[str] = field(default_factory=list)  # builds that failed before this one
+    waited: bool = False  # another process was building it: waited for its lock, then loaded
 
 
 def build(
@@ -378,6 +380,12 @@ def build(
                 if b.complete():
                     module = _import(b)
                     return Result(module, _modules[b.name][1], False, time.perf_counter() - start)
+        failed = [_failure(b) for b in plan]
+        if not explicit and all(failed):
+            raise RuntimeError(
+                f"the kernels failed to build in this environment before ({'; '.join(failed)})."
+                " Fix: run `padless kernels build -v` to retry and see the compiler output"
+            )
         _toolchain()
         lock_dir = plan[0].directory.parent
         with _build_lock(lock_dir):
@@ -385,7 +393,11 @@ def build(
             for b in plan:
                 if b.complete() and not force:  # another process built it meanwhile
                     return Result(
-                        _import(b), _modules[b.name][1], False, time.perf_counter() - start
+                        _import(b),
+                        _modules[b.name][1],
+                        False,
+                        time.perf_counter() - start,
+                        waited=True,
                     )
                 if not explicit and not errors:
                     log.warning(
@@ -400,7 +412,10 @@ def build(
                 except Exception as exc:  # noqa: BLE001 - any failure: try the next build
                     msg = str(exc).strip().splitlines()
                     errors.append(f"{b.variant} build ({b.name}): {' | '.join(msg[-5:])[:800]}")
+                    with contextlib.suppress(OSError):
+                        (b.directory / _FAILED).write_text(json.dumps({"error": errors[-1]}))
                     continue
+                (b.directory / _FAILED).unlink(missing_ok=True)
                 return Result(
                     _modules[b.name][0],
                     _modules[b.name][1],
@@ -409,9 +424,17 @@ def build(
                     errors,
                 )
         raise RuntimeError(
-            "; ".join(errors) + ". Fix: check the compiler output above (`padless kernels build "
-            "-v` shows it all); with no working toolchain padless runs its exact fallback"
+            "; ".join(errors) + ". Fix: `padless kernels build -v` shows the compiler's output; "
+            "until the kernels build, padless runs its exact fallback"
         )
+
+
+def _failure(b: Build) -> str:
+    """The recorded error of ``b``'s last failed build ('' when none)."""
+    try:
+        return str(json.loads((b.directory / _FAILED).read_text())["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def load(sources: Sequence[Path]) -> ModuleType:
