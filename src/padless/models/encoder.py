@@ -74,8 +74,8 @@ class RecurrentEncoder(nn.Module):
             )
         if num_layers < 1 or hidden_size < 1 or input_size < 1:
             raise ValueError("input_size, hidden_size and num_layers must be ≥ 1")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        if not 0.0 <= dropout <= 1.0:  # torch.nn's range (1.0 zeroes the upper layers' input)
+            raise ValueError(f"dropout: expected a probability in [0, 1], got {dropout}")
         self.cell, self.input_size, self.hidden_size = cell, input_size, hidden_size
         self.num_layers, self.bidirectional, self.dropout = num_layers, bidirectional, dropout
         self.nonlinearity, self.execution = nonlinearity, execution

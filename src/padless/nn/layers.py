@@ -67,7 +67,7 @@ class _Exact:
     def _weights(self) -> list[list[Tensor]]:
         return [[getattr(self, n) for n in names] for names in self._all_weights]
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         input: Tensor | PackedSequence,  # noqa: A002 - torch's own argument name
         hx: Hidden | None = None,
@@ -177,19 +177,19 @@ def _unbatched(hidden: Hidden) -> Hidden:
 class LSTM(_Exact, nn.LSTM):
     """``torch.nn.LSTM``, exact on ragged batches and fast (see the module docstring)."""
 
-    def forward(self, input, hx=None, *, lengths=None):  # type: ignore[override]  # noqa: A002
+    def forward(self, input, hx=None, *, lengths=None):  # noqa: A002
         return _Exact.forward(self, input, hx, lengths=lengths)
 
 
 class GRU(_Exact, nn.GRU):
     """``torch.nn.GRU``, exact on ragged batches and fast (see the module docstring)."""
 
-    def forward(self, input, hx=None, *, lengths=None):  # type: ignore[override]  # noqa: A002
+    def forward(self, input, hx=None, *, lengths=None):  # noqa: A002
         return _Exact.forward(self, input, hx, lengths=lengths)
 
 
 class RNN(_Exact, nn.RNN):
     """``torch.nn.RNN`` (``nonlinearity`` tanh or relu), exact on ragged batches and fast."""
 
-    def forward(self, input, hx=None, *, lengths=None):  # type: ignore[override]  # noqa: A002
+    def forward(self, input, hx=None, *, lengths=None):  # noqa: A002
         return _Exact.forward(self, input, hx, lengths=lengths)
