@@ -1,27 +1,37 @@
-"""Fused, exact, variable-length LSTM layer for float32 CPU tensors (a C++ extension).
+"""Fused, exact, variable-length recurrent layers (LSTM, GRU, vanilla RNN) for float32 CPU tensors
+(a C++ extension).
 
-The extension (``csrc/lstm.cpp``) is compiled on first use with
-``torch.utils.cpp_extension.load`` (needs ninja and a C++ compiler; about 25 s, then cached in
-the torch extensions directory: later processes load it in about a second). :func:`available`
-reports whether it could be built; ``PADLESS_NO_EXT=1`` turns it off.
+The extension (``csrc/lstm.cpp``, all four modes) is compiled on first use through
+:mod:`padless.nn.extension` (needs ninja and a C++ compiler; about a minute, once per
+environment; later processes load it in about a second). :func:`available` reports whether it
+could be built, :func:`supports` whether it has a given mode; ``PADLESS_NO_EXT=1`` turns it off.
 
 Shapes: B batch, T time steps (padded length), F input features per step, H hidden size,
 D directions (1 or 2).
 
-What it computes is exactly ``torch.nn.LSTM``'s layer (gate order i, f, g, o; zero initial
-state) on each sequence on its own: rows are sorted by length once, so at step ``s`` only the
-rows with ``length > s`` are computed and padding costs nothing; the reverse direction starts at
-each sequence's own last real step (no gathers). Per step, one register-blocked loop computes
-``[x_t | h_prev] @ [W_ih | W_hh]^T`` together with the gate activations and the cell update; the
-backward step likewise computes the gate gradients and ``dgates @ [W_hh | W_ih]`` (dh and dx)
-in one pass, and the weight gradients are one large GEMM per direction over the real tokens.
-Every batch row is an independent recurrence, so the (direction x row group) tasks run on the
-intra-op threads without any synchronisation (two directions on two threads: one each). Large
-internal buffers are pooled across calls (:func:`empty_cache` releases them).
+What it computes is exactly the layer of ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` (torch's mode
+names ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``, ``"RNN_RELU"``; torch's gate orders and formulas;
+zero initial state) on each sequence on its own: rows are sorted by length once, so at step ``s``
+only the rows with ``length > s`` are computed and padding costs nothing; the reverse direction
+starts at each sequence's own last real step (no gathers). Per step, one register-blocked loop
+computes ``[x_t | h_prev] @ [W_ih | W_hh]^T`` together with the gate activations and the state
+update (for the GRU the n gate's input and recurrent sums are kept apart, as its formula needs);
+the backward step likewise computes the gate gradients and ``dgates @ [W_hh | W_ih]`` (dh and
+dx), and the weight gradients are one large GEMM per direction over the real tokens (the GRU's
+n gate adds two smaller ones). Every batch row is an independent recurrence, so the
+(direction x row group) tasks run on the intra-op threads without any synchronisation (two
+directions on two threads: one each). The vector width and register blocking follow the ISA the
+extension was compiled for (AVX-512, AVX2, or 128-bit vectors). Large internal buffers are
+pooled across calls (:func:`empty_cache` releases them).
+
+Gradients: the first-order backward is the fused C++ one. ``create_graph=True`` (double
+backward, e.g. a gradient penalty) and a second backward through the same graph
+(``retain_graph=True``) recompute the layer with differentiable torch ops (``torch.lstm`` /
+``gru`` / ``rnn_tanh`` / ``rnn_relu`` over time segments between consecutive lengths, so every
+sequence runs its exact length) and differentiate that: same values, torch's speed.
 
 Limits: float32, CPU, one layer per call (stack layers and apply dropout between them in
-Python), zero initial state, backward at most once per forward (no retain_graph re-use, no
-double backward).
+Python), zero initial state.
 """
 
 from __future__ import annotations
@@ -33,12 +43,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from padless.nn import extension
+from padless.nn.lengths import reverse_within_length
 
-__all__ = ["available", "bilstm_layer", "empty_cache", "lstm_layer", "lstm_layers_fused"]
+__all__ = [
+    "MODES",
+    "available",
+    "bilstm_layer",
+    "empty_cache",
+    "layers_fused",
+    "lstm_layer",
+    "lstm_layers_fused",
+    "supports",
+    "unavailable_reason",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +67,9 @@ _CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCES = ("lstm.cpp",)
 _lock = threading.Lock()
 _state: dict = {"tried": False, "ext": None, "error": None, "warned_env": False}
+
+#: torch's mode names, with the C++ mode number and the gates per hidden unit.
+MODES = {"LSTM": (0, 4), "GRU": (1, 3), "RNN_TANH": (2, 1), "RNN_RELU": (3, 1)}
 
 
 def _compile():
@@ -58,7 +82,7 @@ def _extension():
     if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
         if not _state["warned_env"]:
             _state["warned_env"] = True
-            log.warning("padless.nn.kernels: fused LSTM extension disabled by PADLESS_NO_EXT")
+            log.warning("padless.nn.kernels: fused RNN extension disabled by PADLESS_NO_EXT")
         return None
     if _state["tried"]:
         return _state["ext"]
@@ -69,7 +93,7 @@ def _extension():
             except Exception as exc:  # noqa: BLE001
                 _state["error"] = str(exc)
                 log.warning(
-                    "padless.nn.kernels: fused LSTM extension unavailable, falling back to "
+                    "padless.nn.kernels: fused RNN extension unavailable, falling back to "
                     "PyTorch kernels. Reason: %s",
                     exc,
                 )
@@ -78,8 +102,18 @@ def _extension():
 
 
 def available() -> bool:
-    """True if the fused LSTM extension is built and loaded (builds it on the first call)."""
+    """True if the fused extension is built and loaded (builds it on the first call)."""
     return _extension() is not None
+
+
+def supports(mode: str) -> bool:
+    """True if the extension is built and loaded and runs ``mode`` (``"LSTM"``, ``"GRU"``,
+    ``"RNN_TANH"`` or ``"RNN_RELU"``, torch's names)."""
+    ext = _extension()
+    if ext is None or mode not in MODES:
+        return False
+    modes = ext.modes() if hasattr(ext, "modes") else ["LSTM"]
+    return mode in modes
 
 
 def unavailable_reason() -> str | None:
@@ -97,46 +131,152 @@ def empty_cache() -> int:
     return int(ext.release_workspace(-1)) if ext is not None else 0
 
 
-class _FusedLSTM(torch.autograd.Function):
-    """D directions of one LSTM layer: weights are (w_ih, w_hh, b_ih, b_hh) per direction."""
+# -- the exact torch-op recompute (double backward, repeated backward) ---------------------------
+def _reference(
+    mode: str,
+    x: Tensor,
+    lengths: Tensor,
+    weights: Sequence[Sequence[Tensor]],
+    reverse: Sequence[bool],
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """What the fused layer computes, with differentiable torch ops (any order of gradients):
+    per direction, the rows sorted by length run ``torch.lstm`` / ``gru`` / ``rnn_*`` over the
+    time segments between consecutive distinct lengths, each segment on the rows still alive and
+    from their state at its start, so every sequence runs exactly its own steps (the reverse
+    direction on the input reversed within each length, its output reversed back). Returns
+    ``out`` (B, T, D*H) zero at padding, ``h_n`` (D, B, H), ``c_n`` (D, B, H) or None."""
+    b, t, _ = x.shape
+    lens = lengths.to(device=x.device, dtype=torch.int64)
+    order = torch.argsort(lens, descending=True, stable=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(b, device=x.device)
+    sorted_lens = lens[order].tolist()
+    bounds = sorted(set(sorted_lens))  # ascending
+    alive = [sum(1 for n in sorted_lens if n >= bound) for bound in bounds]
+    fn = {"GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}.get(mode)
+    lstm = mode == "LSTM"
+    outs, hs, cs = [], [], []
+    for ws, rev in zip(weights, reverse, strict=True):
+        ws = list(ws)
+        h_size = ws[1].shape[1]
+        xd = (reverse_within_length(x, lens) if rev else x)[order]
+        h = x.new_zeros(1, b, h_size)
+        c = x.new_zeros(1, b, h_size)  # LSTM only
+        pieces, done_h, done_c = [], [], []
+        start = 0
+        for k, (bound, n) in enumerate(zip(bounds, alive, strict=True)):
+            seg = xd[:n, start:bound]
+            if lstm:
+                o, hh, cc = torch.lstm(seg, (h, c), ws, True, 1, 0.0, False, False, True)
+            else:
+                assert fn is not None
+                o, hh = fn(seg, h, ws, True, 1, 0.0, False, False, True)
+            pieces.append(F.pad(o, (0, 0, 0, 0, 0, b - n)))
+            m = alive[k + 1] if k + 1 < len(alive) else 0  # rows that go on past this bound
+            done_h.append(hh[0, m:n])
+            h = hh[:, :m]
+            if lstm:
+                done_c.append(cc[0, m:n])
+                c = cc[:, :m]
+            start = bound
+        out = torch.cat(pieces, 1)
+        out = F.pad(out, (0, 0, 0, t - out.shape[1]))[inverse]
+        outs.append(reverse_within_length(out, lens) if rev else out)
+        hs.append(torch.cat(done_h[::-1])[inverse])
+        if lstm:
+            cs.append(torch.cat(done_c[::-1])[inverse])
+    return torch.cat(outs, -1), torch.stack(hs), (torch.stack(cs) if lstm else None)
+
+
+class _FusedRNN(torch.autograd.Function):
+    """D directions of one layer: weights are (w_ih, w_hh, b_ih, b_hh) per direction. Outputs
+    (out, h_n, c_n) for LSTM, (out, h_n) otherwise."""
 
     @staticmethod
-    def forward(ctx, x, lengths, reverse, *weights):
+    def forward(ctx, mode, x, lengths, reverse, *weights):
         ext = _extension()
         if ext is None:
             raise RuntimeError(
-                "padless.nn.kernels: the fused LSTM extension is not available "
+                "padless.nn.kernels: the fused RNN extension is not available "
                 f"({unavailable_reason()}); check kernels.available() first"
             )
+        code = MODES[mode][0]
         save = any(ctx.needs_input_grad)
-        out, h_n, c_n, xh, gates, cs = ext.forward(x, lengths, list(weights), list(reverse), save)
+        out, h_n, c_n, xh, gates, cs = ext.forward(
+            code, x, lengths, list(weights), list(reverse), save
+        )
         ctx.set_materialize_grads(False)
+        ctx.mode = mode
         ctx.reverse = reverse
         ctx.t = x.shape[1]
         ctx.used = False
         if save:
+            # xh, gates (and LSTM's c) for the fused backward, which overwrites the gates with
+            # their gradients; x and the weights for the recompute path. x is kept as is (not
+            # saved: the fused backward does not read it, so changing it in place afterwards
+            # stays allowed, as before); the recompute checks its version instead.
             ctx.save_for_backward(lengths, xh, gates, cs, *weights)
-        return out, h_n, c_n
+            ctx.x = x
+            ctx.x_version = x._version
+        return (out, h_n, c_n) if mode == "LSTM" else (out, h_n)
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, dout, dh_n, dc_n):
-        if ctx.used:
-            raise RuntimeError(
-                "padless.nn.kernels: backward through the fused LSTM ran twice (retain_graph); "
-                "the first backward overwrites its saved gates with their gradients"
-            )
+    def backward(ctx, dout, dh_n, dc_n=None):
+        grads = (dout, dh_n, dc_n) if ctx.mode == "LSTM" else (dout, dh_n)
+        create_graph = torch.is_grad_enabled()
+        if create_graph or ctx.used:
+            return _FusedRNN._recompute_backward(ctx, grads, create_graph)
         ctx.used = True
         lengths, xh, gates, cs, *weights = ctx.saved_tensors
+        need_dx = ctx.needs_input_grad[1]
         res = _extension().backward(
-            dout, dh_n, dc_n, lengths, xh, gates, cs, weights,
-            list(ctx.reverse), ctx.t, ctx.needs_input_grad[0],
+            MODES[ctx.mode][0], dout, dh_n, dc_n if ctx.mode == "LSTM" else None, lengths, xh,
+            gates, cs, weights, list(ctx.reverse), ctx.t, need_dx,
         )  # fmt: skip
-        grads = []
+        wgrads = []
         for d in range(len(ctx.reverse)):
-            dw_ih, dw_hh, db = res[1 + 3 * d : 4 + 3 * d]
-            grads += [dw_ih, dw_hh, db, db.clone()]
-        return (res[0] if ctx.needs_input_grad[0] else None, None, None, *grads)
+            wgrads += list(res[1 + 4 * d : 5 + 4 * d])
+        return (None, res[0] if need_dx else None, None, None, *wgrads)
+
+    @staticmethod
+    def _recompute_backward(ctx, grads, create_graph):
+        """The gradients through :func:`_reference` (a graph of them with create_graph)."""
+        lengths, _, _, _, *weights = ctx.saved_tensors
+        x = ctx.x
+        if x._version != ctx.x_version:
+            raise RuntimeError(
+                "padless.nn.kernels: the input of the fused recurrent layer was modified in place "
+                "after the forward pass; its double (or repeated) backward recomputes from it"
+            )
+        need = ctx.needs_input_grad
+        wanted = [(1, x)] + [(4 + i, w) for i, w in enumerate(weights)]
+        wanted = [(i, v) for i, v in wanted if need[i]]
+        d = len(ctx.reverse)
+        with torch.enable_grad():
+            # Inputs that need no gradient enter as constants (detached).
+            xin = x if need[1] else x.detach()
+            ws = [w if need[4 + i] else w.detach() for i, w in enumerate(weights)]
+            outs = _reference(
+                ctx.mode, xin, lengths, [ws[4 * k : 4 * k + 4] for k in range(d)], ctx.reverse
+            )
+            pairs = [
+                (o, g)
+                for o, g in zip(outs[: len(grads)], grads, strict=True)
+                if o is not None and g is not None
+            ]
+            if not pairs or not wanted:
+                return (None,) * (4 + len(weights))
+            got = torch.autograd.grad(
+                [o for o, _ in pairs],
+                [v for _, v in wanted],
+                [g for _, g in pairs],
+                create_graph=create_graph,
+                allow_unused=True,
+            )
+        res: list[Tensor | None] = [None] * (4 + len(weights))
+        for (i, v), gr in zip(wanted, got, strict=True):
+            res[i] = gr if gr is not None else torch.zeros_like(v)
+        return tuple(res)
 
 
 def _check(x: Tensor, lengths: Tensor) -> Tensor:
@@ -145,12 +285,16 @@ def _check(x: Tensor, lengths: Tensor) -> Tensor:
             f"x: expected a (B, T, F) float32 CPU tensor, got {tuple(x.shape)} {x.dtype} on "
             f"{x.device}"
         )
+    if x.shape[0] < 1 or x.shape[1] < 1 or x.shape[2] < 1:
+        raise ValueError(f"x: expected a non-empty (B, T, F) batch, got {tuple(x.shape)}")
     if lengths.dim() != 1 or lengths.shape[0] != x.shape[0] or lengths.is_floating_point():
         raise ValueError(f"lengths: expected ({x.shape[0]},) integers, got {tuple(lengths.shape)}")
     return lengths.to(device="cpu", dtype=torch.int64).contiguous()
 
 
-def _check_call(x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]]) -> None:
+def _check_call(
+    x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]], gates: int = 4
+) -> None:
     """The extension's own input checks, in Python: a C++ exception thrown across the
     extension boundary crashed the process on one machine (torch 2.11, its JIT toolchain), so
     bad input is refused here, before the call. Same checks and exception types as the C++
@@ -162,36 +306,81 @@ def _check_call(x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]])
         raise RuntimeError(
             f"lengths: expected every length in [1, T={t}], got {int(lengths[bad])} at row {bad}"
         )
+    g = gates
+    h = None
     for d, ws in enumerate(weights):
         if len(ws) != 4:
             raise RuntimeError(f"direction {d}: expected (w_ih, w_hh, b_ih, b_hh)")
         w_ih, w_hh, b_ih, b_hh = ws
-        h4 = w_ih.shape[0] if w_ih.dim() == 2 else -1
-        if h4 <= 0 or h4 % 4 or tuple(w_ih.shape) != (h4, f):
-            raise RuntimeError(f"w_ih: expected (4H, F={f}), got {tuple(w_ih.shape)}")
-        if tuple(w_hh.shape) != (h4, h4 // 4):
-            raise RuntimeError(f"w_hh: expected (4H, H) = {(h4, h4 // 4)}, got {tuple(w_hh.shape)}")
-        if b_ih.numel() != h4 or b_hh.numel() != h4:
-            raise RuntimeError(f"b_ih, b_hh: expected {h4} values each")
+        if not all(isinstance(w, Tensor) for w in ws):
+            raise RuntimeError(f"direction {d}: expected four tensors (w_ih, w_hh, b_ih, b_hh)")
+        gh = w_ih.shape[0] if w_ih.dim() == 2 else -1
+        if gh <= 0 or gh % g or tuple(w_ih.shape) != (gh, f):
+            raise RuntimeError(f"w_ih: expected ({g}H, F={f}), got {tuple(w_ih.shape)}")
+        if h is None:
+            h = gh // g
+        elif gh // g != h:
+            raise RuntimeError(f"w_ih: expected ({g}H, F) = {(g * h, f)}, got {tuple(w_ih.shape)}")
+        if tuple(w_hh.shape) != (gh, gh // g):
+            raise RuntimeError(
+                f"w_hh: expected ({g}H, H) = {(gh, gh // g)}, got {tuple(w_hh.shape)}"
+            )
+        if b_ih.numel() != gh or b_hh.numel() != gh:
+            raise RuntimeError(f"b_ih, b_hh: expected {gh} values each")
         if any(w.dtype != torch.float32 or w.device.type != "cpu" for w in ws):
             raise RuntimeError("weights: expected float32 CPU tensors")
+
+
+def layers_fused(
+    mode: str,
+    x: Tensor,
+    lengths: Tensor,
+    weights: Sequence[Sequence[Tensor]],
+    reverse: Sequence[bool],
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Several directions of one recurrent layer over the same input, in one call.
+
+    ``mode`` is torch's: ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"``. ``x`` (B, T, F)
+    float32 CPU, ``lengths`` (B,) integers with ``1 <= length <= T``; ``weights[d] = (w_ih,
+    w_hh, b_ih, b_hh)`` (torch's layouts and gate orders) and ``reverse[d]`` for each direction
+    d. A forward direction runs steps ``0 .. length-1`` and ends in the state after the last
+    real step; a reverse one runs each sequence from ``length-1`` down to 0 (``out[b, t]`` is
+    its output at original position t) and ends in the state after step 0. Zero initial state.
+
+    Returns ``out`` (B, T, D*H) (direction d in columns ``d*H:(d+1)*H``, zero at padded steps),
+    ``h_n`` (D, B, H) and ``c_n`` (D, B, H) for LSTM, None otherwise. Differentiable with
+    respect to ``x`` and every weight, through all three outputs (to any order: see the module
+    docstring). Raises RuntimeError when the extension is not built (check :func:`supports`).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {sorted(MODES)} (torch's names), got {mode!r}")
+    lengths = _check(x, lengths)
+    if len(weights) != len(reverse) or not weights:
+        raise ValueError("weights and reverse: expected one entry per direction")
+    _check_call(x, lengths, weights, MODES[mode][1])
+    if not supports(mode):
+        raise RuntimeError(
+            f"padless.nn.kernels: the fused extension does not run {mode} "
+            f"({unavailable_reason() or 'not in this build'}); check kernels.supports() first"
+        )
+    flat = [w for ws in weights for w in ws]
+    res = _FusedRNN.apply(mode, x, lengths, tuple(bool(r) for r in reverse), *flat)
+    return (res[0], res[1], res[2]) if mode == "LSTM" else (res[0], res[1], None)
 
 
 def lstm_layers_fused(
     x: Tensor, lengths: Tensor, weights: Sequence[Sequence[Tensor]], reverse: Sequence[bool]
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Several directions of one layer over the same input, in one call.
+    """Several directions of one LSTM layer over the same input, in one call.
 
     ``weights[d] = (w_ih, w_hh, b_ih, b_hh)`` and ``reverse[d]`` for each direction d; returns
     ``out`` (B, T, D*H) (direction d in columns ``d*H:(d+1)*H``, zero at padded steps), ``h_n``
-    and ``c_n`` (D, B, H). Each direction is what :func:`lstm_layer` gives.
+    and ``c_n`` (D, B, H). Each direction is what :func:`lstm_layer` gives. Same as
+    ``layers_fused("LSTM", ...)``.
     """
-    lengths = _check(x, lengths)
-    if len(weights) != len(reverse) or not weights:
-        raise ValueError("weights and reverse: expected one entry per direction")
-    _check_call(x, lengths, weights)
-    flat = [w for ws in weights for w in ws]
-    return _FusedLSTM.apply(x, lengths, tuple(bool(r) for r in reverse), *flat)
+    out, h_n, c_n = layers_fused("LSTM", x, lengths, weights, reverse)
+    assert c_n is not None
+    return out, h_n, c_n
 
 
 def lstm_layer(
