@@ -511,3 +511,25 @@ def test_every_mode_thread_count_does_not_change_results(mode):
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
             assert_close(a, b, "threads")
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_inference_mode_with_trainable_weights(mode):
+    """Under torch.inference_mode (the predictor's) nothing is saved for backward, even though
+    the weights require grad: inference tensors have no version counter."""
+    g = torch.Generator().manual_seed(0)
+    gates = kernels.MODES[mode][1]  # (code, gate blocks)
+    h = 3
+    ws = [
+        torch.randn(gates * h, 2, generator=g, requires_grad=True),
+        torch.randn(gates * h, h, generator=g, requires_grad=True),
+        torch.randn(gates * h, generator=g, requires_grad=True),
+        torch.randn(gates * h, generator=g, requires_grad=True),
+    ]
+    x = torch.randn(2, 4, 2, generator=g)
+    lengths = torch.tensor([4, 2])
+    with torch.inference_mode():
+        out = kernels.layers_fused(mode, x, lengths, [ws], [False])[0]
+    with torch.no_grad():
+        want = kernels.layers_fused(mode, x, lengths, [ws], [False])[0]
+    assert torch.equal(out, want)

@@ -201,7 +201,9 @@ class _FusedRNN(torch.autograd.Function):
                 f"({unavailable_reason()}); check kernels.available() first"
             )
         code = MODES[mode][0]
-        save = any(ctx.needs_input_grad)
+        # Nothing to save under torch.inference_mode (no graph is recorded there; inference
+        # tensors have no version counter either).
+        save = any(ctx.needs_input_grad) and not torch.is_inference_mode_enabled()
         out, h_n, c_n, xh, gates, cs = ext.forward(
             code, x, lengths, list(weights), list(reverse), save
         )
@@ -217,7 +219,7 @@ class _FusedRNN(torch.autograd.Function):
             # stays allowed, as before); the recompute checks its version instead.
             ctx.save_for_backward(lengths, xh, gates, cs, *weights)
             ctx.x = x
-            ctx.x_version = x._version
+            ctx.x_version = None if x.is_inference() else x._version
         return (out, h_n, c_n) if mode == "LSTM" else (out, h_n)
 
     @staticmethod
@@ -243,7 +245,7 @@ class _FusedRNN(torch.autograd.Function):
         """The gradients through :func:`_reference` (a graph of them with create_graph)."""
         lengths, _, _, _, *weights = ctx.saved_tensors
         x = ctx.x
-        if x._version != ctx.x_version:
+        if ctx.x_version is not None and x._version != ctx.x_version:
             raise RuntimeError(
                 "padless.nn.kernels: the input of the fused recurrent layer was modified in place "
                 "after the forward pass; its double (or repeated) backward recomputes from it"
