@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 from padless.nn.engine import Stack, run
 from padless.nn.lengths import as_lengths
@@ -100,17 +100,16 @@ class _Exact:
         return out, hidden
 
     def _packed(self, packed: PackedSequence, hx: Hidden | None) -> tuple[PackedSequence, Hidden]:
-        """Unpack (rows in the caller's order), run padded, repack with the input's order."""
-        x, lengths = pad_packed_sequence(packed, batch_first=True)
-        out, hidden = self._run(x, lengths, _batched_hx(hx, True))
-        sorted_out, sorted_len = out, lengths
-        if packed.sorted_indices is not None:
-            sorted_out = out.index_select(0, packed.sorted_indices)
-            sorted_len = lengths[packed.sorted_indices.cpu()]
-        data = pack_padded_sequence(sorted_out, sorted_len, batch_first=True).data
+        """Scatter the packed steps into a padded batch (rows in the caller's order), run it,
+        gather the output steps back in the input's packing."""
+        flat, lengths, batch, steps = _packing_index(packed)
+        data = packed.data
+        x = data.new_zeros(batch * steps, data.shape[-1]).index_copy(0, flat, data)
+        out, hidden = self._run(x.view(batch, steps, -1), lengths, _batched_hx(hx, True))
+        out_data = out.reshape(batch * steps, -1).index_select(0, flat)
         return (
             PackedSequence(
-                data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+                out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
             ),
             hidden,
         )
@@ -134,6 +133,25 @@ class _Exact:
             assert c_n is not None
             return out, (h_n, c_n)
         return out, h_n
+
+
+def _packing_index(packed: PackedSequence) -> tuple[Tensor, Tensor, int, int]:
+    """Where each packed step sits in a (B, T) padded batch: ``flat`` (N,) indices ``row * T +
+    t`` (rows in the caller's order), the (B,) lengths, B and T. One index op each way (its
+    backward one index op too), instead of pad_packed_sequence's per-step copies, which cost
+    more than the layer itself in training."""
+    sizes = packed.batch_sizes.to(torch.int64)  # (T,) rows alive at each step, on the CPU
+    steps, batch, total = sizes.numel(), int(sizes[0]), int(sizes.sum())
+    t_idx = torch.repeat_interleave(torch.arange(steps), sizes)  # (N,) the step of each
+    starts = torch.cumsum(sizes, 0) - sizes
+    rank = torch.arange(total) - torch.repeat_interleave(starts, sizes)  # sorted row of each
+    device = packed.data.device
+    rows = rank.to(device)
+    if packed.sorted_indices is not None:
+        rows = packed.sorted_indices.index_select(0, rows)
+    flat = rows * steps + t_idx.to(device)
+    lengths = torch.bincount(rows, minlength=batch)
+    return flat, lengths, batch, steps
 
 
 def _refuse_lengths_as_hx(hx: Any) -> None:
