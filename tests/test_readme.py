@@ -57,14 +57,19 @@ def test_the_architecture_tree_lists_every_module():
     """The README's architecture section is the tree: every module of src/padless, no other."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     tree = readme.split("## Architecture", 1)[1].split("```", 2)[1]
-    listed, folder = set(), ""
+    listed: set[str] = set()
+    folders: list[tuple[int, str]] = []  # (depth, name) of the folders enclosing the line
     for line in tree.splitlines()[1:]:
         name = re.sub(r"^[│├└─\s]+", "", line).split()[0] if line.strip() else ""
         depth = len(line) - len(line.lstrip("│├└─ "))
+        if depth == 0:  # the tree's root, src/padless/
+            continue
+        while folders and folders[-1][0] >= depth:
+            folders.pop()
         if name.endswith("/"):
-            folder = name
+            folders.append((depth, name))
         elif name.endswith(".py"):
-            listed.add(f"{folder}{name}" if depth > 4 else name)
+            listed.add("".join(f for _, f in folders) + name)
     src = ROOT / "src" / "padless"
     actual = {
         str(p.relative_to(src))

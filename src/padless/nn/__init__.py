@@ -2,11 +2,13 @@
 
 ``import padless.nn as nn`` in place of ``import torch.nn as nn``: :class:`LSTM`, :class:`GRU`
 and :class:`RNN` are padless's exact, fast layers (subclasses of torch's, same constructor,
-state dict and call, plus ``lengths=``); every other name (``nn.Linear``, ``nn.Module``,
-``nn.utils.rnn``, ...) is torch.nn's own object, so code written for torch.nn runs unchanged.
+state dict and call, plus ``lengths=``); ``nn.utils.rnn.pad_packed_sequence`` is padless's
+linear-time one (``packing``: same tensors); every other name (``nn.Linear``, ``nn.Module``,
+``nn.utils.clip_grad_norm_``, ...) is torch.nn's own object, so code written for torch.nn runs
+unchanged.
 
-Holds the layers (``layers``), the exact execution engine under them (``engine``), the length
-helpers (``lengths``), the fused C++ kernels (``kernels`` + ``csrc/``) and how the kernels are
+Holds the layers (``layers``), the exact execution engine under them (``engine``), packed <->
+padded conversion (``packing``, served as ``utils.rnn``), the length helpers (``lengths``), the fused C++ kernels (``kernels`` + ``csrc/``) and how the kernels are
 built and cached (``extension``).
 
 May import: :mod:`padless.errors`, torch. Nothing else of padless: every model, export and
@@ -39,6 +41,8 @@ def __getattr__(name: str) -> Any:
     """padless's layers first, then torch.nn's name (the one-import drop-in)."""
     if name in _EXPORTS:
         return _own_getattr(name)
+    if name == "utils":  # torch.nn.utils with padless's faster pad_packed_sequence
+        return importlib.import_module(f"{__name__}.utils")
     torch_nn = importlib.import_module("torch.nn")
     if name.startswith("__") or not hasattr(torch_nn, name):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r} (nor has torch.nn)")

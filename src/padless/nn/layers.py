@@ -35,6 +35,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from padless.nn.engine import Stack, run
 from padless.nn.lengths import as_lengths
+from padless.nn.packing import pack_index, pad_packed_sequence
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -102,11 +103,9 @@ class _Exact:
     def _packed(self, packed: PackedSequence, hx: Hidden | None) -> tuple[PackedSequence, Hidden]:
         """Scatter the packed steps into a padded batch (rows in the caller's order), run it,
         gather the output steps back in the input's packing."""
-        flat, lengths, batch, steps = _packing_index(packed)
-        data = packed.data
-        x = data.new_zeros(batch * steps, data.shape[-1]).index_copy(0, flat, data)
-        out, hidden = self._run(x.view(batch, steps, -1), lengths, _batched_hx(hx, True))
-        out_data = out.reshape(batch * steps, -1).index_select(0, flat)
+        x, lengths = pad_packed_sequence(packed, batch_first=True)
+        out, hidden = self._run(x, lengths.to(x.device), _batched_hx(hx, True))
+        out_data = pack_index(packed, out)
         return (
             PackedSequence(
                 out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
@@ -133,25 +132,6 @@ class _Exact:
             assert c_n is not None
             return out, (h_n, c_n)
         return out, h_n
-
-
-def _packing_index(packed: PackedSequence) -> tuple[Tensor, Tensor, int, int]:
-    """Where each packed step sits in a (B, T) padded batch: ``flat`` (N,) indices ``row * T +
-    t`` (rows in the caller's order), the (B,) lengths, B and T. One index op each way (its
-    backward one index op too), instead of pad_packed_sequence's per-step copies, which cost
-    more than the layer itself in training."""
-    sizes = packed.batch_sizes.to(torch.int64)  # (T,) rows alive at each step, on the CPU
-    steps, batch, total = sizes.numel(), int(sizes[0]), int(sizes.sum())
-    t_idx = torch.repeat_interleave(torch.arange(steps), sizes)  # (N,) the step of each
-    starts = torch.cumsum(sizes, 0) - sizes
-    rank = torch.arange(total) - torch.repeat_interleave(starts, sizes)  # sorted row of each
-    device = packed.data.device
-    rows = rank.to(device)
-    if packed.sorted_indices is not None:
-        rows = packed.sorted_indices.index_select(0, rows)
-    flat = rows * steps + t_idx.to(device)
-    lengths = torch.bincount(rows, minlength=batch)
-    return flat, lengths, batch, steps
 
 
 def _refuse_lengths_as_hx(hx: Any) -> None:
