@@ -32,8 +32,9 @@ Rows (``--only a,c,d`` picks some):
   (g) as (d) but return_state=True (exact LSTM final cell state: the time-segmented path)
   (h) optional (``--only abcdefgh``): (a) with the denormal flush on, to split (a)'s cost into
       padding and denormals
-  (i) the one-import change: (b)'s code (pack per random batch -> layer -> pad_packed_sequence)
-      with padless.nn's drop-in layer in place of torch.nn's
+  (i) the one-import change: (b)'s code (pack per random batch -> layer -> pad_packed_sequence,
+      called as nn.LSTM and nn.utils.rnn.*) after ``import padless.nn as nn``: padless's layer
+      and its linear-time pad_packed_sequence
   (j) padless.nn's drop-in layer on bucketed batches, called with ``lengths=`` (no packing)
 
 Random batches: BucketBatchSampler(bucket_size_multiplier=1), i.e. pools of one batch.
@@ -350,9 +351,14 @@ def child_row(spec: dict, key: str) -> dict:
             return encoder(x)[0]
         if impl == "nn_lengths":
             return encoder(x, lengths=lengths)[0]
-        if impl in ("torch_packed", "nn_packed"):
+        if impl == "torch_packed":
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, _ = pad_packed_sequence(encoder(packed)[0], batch_first=True)
+            return out
+        if impl == "nn_packed":  # (b)'s code after `import padless.nn as nn`
+            rnn = padless_nn.utils.rnn
+            packed = rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = rnn.pad_packed_sequence(encoder(packed)[0], batch_first=True)
             return out
         if contract["return_state"]:
             return encoder(x, lengths, return_state=want_state)[0]
