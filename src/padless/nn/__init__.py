@@ -8,8 +8,9 @@ linear-time one (``packing``: same tensors); every other name (``nn.Linear``, ``
 unchanged.
 
 Holds the layers (``layers``), the exact execution engine under them (``engine``), packed <->
-padded conversion (``packing``, served as ``utils.rnn``), the length helpers (``lengths``), the fused C++ kernels (``kernels`` + ``csrc/``) and how the kernels are
-built and cached (``extension``).
+padded conversion (``packing``, served as ``utils.rnn``), the length helpers (``lengths``), the
+fused C++ kernels (``kernels`` + ``csrc/``) and how the kernels are built and cached
+(``extension``).
 
 May import: :mod:`padless.errors`, torch. Nothing else of padless: every model, export and
 server builds on these layers, so they sit at the bottom.
