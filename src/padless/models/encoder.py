@@ -29,13 +29,12 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from padless.models.names import CELLS, EXECUTIONS, GATES, NONLINEARITIES
 from padless.nn import engine
-from padless.nn.engine import Stack
+from padless.nn.directions import Stack
 from padless.nn.lengths import check_lengths
 
 State = Tensor | tuple[Tensor, Tensor]  # h_n, or (h_n, c_n) for the LSTM

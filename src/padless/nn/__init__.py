@@ -7,10 +7,10 @@ linear-time one (``packing``: same tensors); every other name (``nn.Linear``, ``
 ``nn.utils.clip_grad_norm_``, ...) is torch.nn's own object, so code written for torch.nn runs
 unchanged.
 
-Holds the layers (``layers``), the exact execution engine under them (``engine``), packed <->
-padded conversion (``packing``, served as ``utils.rnn``), the length helpers (``lengths``), the
-fused C++ kernels (``kernels`` + ``csrc/``) and how the kernels are built and cached
-(``extension``).
+Holds the layers (``layers``), the exact execution engine under them (``engine``), one
+direction through torch's own kernels (``directions``), packed <-> padded conversion
+(``packing``, served as ``utils.rnn``), the length helpers (``lengths``), the fused C++ kernels
+(``kernels`` + ``csrc/``) and how the kernels are built and cached (``extension``).
 
 May import: :mod:`padless.errors`, torch. Nothing else of padless: every model, export and
 server builds on these layers, so they sit at the bottom.

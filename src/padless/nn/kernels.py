@@ -47,7 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from padless.nn import extension
-from padless.nn.lengths import reverse_within_length
+from padless.nn.directions import Stack, Weights, direction
+from padless.nn.lengths import lengths_mask, reverse_within_length
 
 __all__ = [
     "MODES",
@@ -140,52 +141,26 @@ def _reference(
     reverse: Sequence[bool],
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """What the fused layer computes, with differentiable torch ops (any order of gradients):
-    per direction, the rows sorted by length run ``torch.lstm`` / ``gru`` / ``rnn_*`` over the
-    time segments between consecutive distinct lengths, each segment on the rows still alive and
-    from their state at its start, so every sequence runs exactly its own steps (the reverse
-    direction on the input reversed within each length, its output reversed back). Returns
-    ``out`` (B, T, D*H) zero at padding, ``h_n`` (D, B, H), ``c_n`` (D, B, H) or None."""
-    b, t, _ = x.shape
+    each direction through :func:`padless.nn.directions.direction`, the engine's own exact
+    torch path (the reverse one on the input reversed within each length, its output reversed
+    back). Returns ``out`` (B, T, D*H) zero at padding, ``h_n`` (D, B, H), ``c_n`` (D, B, H) or
+    None."""
+    t = x.shape[1]
     lens = lengths.to(device=x.device, dtype=torch.int64)
-    order = torch.argsort(lens, descending=True, stable=True)
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(b, device=x.device)
-    sorted_lens = lens[order].tolist()
-    bounds = sorted(set(sorted_lens))  # ascending
-    alive = [sum(1 for n in sorted_lens if n >= bound) for bound in bounds]
-    fn = {"GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}.get(mode)
-    lstm = mode == "LSTM"
+    t_max = int(lens.max())
+    xs = x[:, :t_max]  # the segments stop at the longest length: so must the input
+    mask = lengths_mask(lens, t_max)[..., None]
+    stack = Stack(mode, weights[0][1].shape[1])
     outs, hs, cs = [], [], []
     for ws, rev in zip(weights, reverse, strict=True):
-        ws = list(ws)
-        h_size = ws[1].shape[1]
-        xd = (reverse_within_length(x, lens) if rev else x)[order]
-        h = x.new_zeros(1, b, h_size)
-        c = x.new_zeros(1, b, h_size)  # LSTM only
-        pieces, done_h, done_c = [], [], []
-        start = 0
-        for k, (bound, n) in enumerate(zip(bounds, alive, strict=True)):
-            seg = xd[:n, start:bound]
-            if lstm:
-                o, hh, cc = torch.lstm(seg, (h, c), ws, True, 1, 0.0, False, False, True)
-            else:
-                assert fn is not None
-                o, hh = fn(seg, h, ws, True, 1, 0.0, False, False, True)
-            pieces.append(F.pad(o, (0, 0, 0, 0, 0, b - n)))
-            m = alive[k + 1] if k + 1 < len(alive) else 0  # rows that go on past this bound
-            done_h.append(hh[0, m:n])
-            h = hh[:, :m]
-            if lstm:
-                done_c.append(cc[0, m:n])
-                c = cc[:, :m]
-            start = bound
-        out = torch.cat(pieces, 1)
-        out = F.pad(out, (0, 0, 0, t - out.shape[1]))[inverse]
-        outs.append(reverse_within_length(out, lens) if rev else out)
-        hs.append(torch.cat(done_h[::-1])[inverse])
-        if lstm:
-            cs.append(torch.cat(done_c[::-1])[inverse])
-    return torch.cat(outs, -1), torch.stack(hs), (torch.stack(cs) if lstm else None)
+        inp = reverse_within_length(xs, lens) if rev else xs
+        out, h, c = direction(stack, inp, lens, Weights.of(ws, stack), None, None, True)
+        outs.append((reverse_within_length(out, lens) if rev else out) * mask)
+        hs.append(h)
+        cs.append(c)
+    out = F.pad(torch.cat(outs, -1), (0, 0, 0, t - t_max))
+    c_n = torch.stack(cs) if mode == "LSTM" else None  # type: ignore[arg-type]
+    return out, torch.stack(hs), c_n
 
 
 class _FusedRNN(torch.autograd.Function):

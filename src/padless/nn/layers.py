@@ -29,11 +29,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from padless.nn.engine import Stack, run
+from padless.nn.directions import Stack
+from padless.nn.engine import run
 from padless.nn.lengths import as_lengths
 from padless.nn.packing import pack_index, pad_packed_sequence
 
