@@ -132,14 +132,15 @@ def _with_empty_rows(
 
 
 def _kernel_ok(stack: Stack, x: Tensor, first: State | None, ws: list[Weights]) -> bool:
-    """The fused C++ kernel runs float32 CPU layers from a zero state without projection."""
+    """The fused C++ kernel runs float32 CPU layers from a zero state without projection. Under
+    CPU autocast it still runs (in float32, as before padless.nn): torch's own LSTM there goes
+    to oneDNN in bfloat16, which fails on CPUs without bf16 support."""
     return (
         first is None
         and stack.proj_size == 0
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and all(w.w_ih.dtype == torch.float32 for w in ws)
-        and not torch.is_autocast_enabled("cpu")
         and kernels.supports(stack.mode)
     )
 
