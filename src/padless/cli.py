@@ -283,7 +283,7 @@ def _serve_parser(sub) -> None:
 def _kernel_sources() -> list[Path]:
     from padless.nn import kernels
 
-    return [kernels._CSRC / s for s in kernels._SOURCES]
+    return kernels.sources()
 
 
 def _cmd_kernels_build(args: argparse.Namespace) -> int:

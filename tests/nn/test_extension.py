@@ -19,7 +19,7 @@ import pytest
 
 from padless.nn import extension, kernels
 
-SOURCES = [kernels._CSRC / s for s in kernels._SOURCES]
+SOURCES = kernels.sources()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ import sys, time
 from pathlib import Path
 from padless.nn import extension, kernels
 kw = {"directory": Path(sys.argv[1])} if len(sys.argv) > 1 else {}
-src = [kernels._CSRC / s for s in kernels._SOURCES]
+src = kernels.sources()
 start = time.perf_counter()
 done = extension.build(src, explicit=False, **kw)
 seconds = round(time.perf_counter() - start, 2)

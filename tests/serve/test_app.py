@@ -271,7 +271,7 @@ def test_readyz_is_503_until_the_kernels_are_loaded_and_a_warm_up_batch_ran(mode
     if os.environ.get("PADLESS_NO_EXT", "") not in ("", "0"):
         pytest.skip("PADLESS_NO_EXT is set")
     try:  # this environment's build (compiled now unless `make install` did)
-        built = extension.build([kernels._CSRC / s for s in kernels._SOURCES]).build
+        built = extension.build(kernels.sources()).build
     except RuntimeError as exc:
         pytest.skip(f"the kernels cannot be built here: {exc}")
     root = tmp_path / "kernels"  # an empty kernels root for the server: nothing built there

@@ -66,7 +66,6 @@ def run(
         return _with_empty_rows(stack, x, lengths, weights, hx, training, use_kernel, reference)
     t_max = int(lengths.max())
     inp = x[:, :t_max]  # steps past the longest sequence are pure padding: never computed
-    mask = lengths_mask(lengths, t_max)[..., None]  # (B, T, 1)
     need_state = need_state or hx is not None
     hs: list[Tensor] = []
     cs: list[Tensor] = []
@@ -80,9 +79,7 @@ def run(
             h0, c0 = hx
             rows = slice(layer * d_count, (layer + 1) * d_count)
             first = (h0[rows], c0[rows] if c0 is not None else None)
-        inp, h_n, c_n = _layer(
-            stack, inp, lengths, mask, ws, first, need_state, use_kernel, reference
-        )
+        inp, h_n, c_n = _layer(stack, inp, lengths, ws, first, need_state, use_kernel, reference)
         if h_n is not None:
             hs.append(h_n)
         if c_n is not None:
@@ -149,7 +146,6 @@ def _layer(
     stack: Stack,
     x: Tensor,
     lengths: Tensor,
-    mask: Tensor,
     ws: list[Weights],
     first: State | None,
     need_state: bool,
@@ -175,7 +171,8 @@ def _layer(
         outs.append(reverse_within_length(out, lengths) if d == 1 else out)
         hs.append(h)
         cs.append(c)
-    out = torch.cat(outs, dim=-1) * mask  # zero at padding
+    mask = lengths_mask(lengths, x.shape[1])[..., None]  # (B, T, 1): zero at padding
+    out = torch.cat(outs, dim=-1) * mask
     c_n = torch.stack(cs) if stack.mode == "LSTM" and need_state else None  # type: ignore[arg-type]
     return out, (torch.stack(hs) if need_state else None), c_n
 

@@ -58,6 +58,7 @@ __all__ = [
     "layers_fused",
     "lstm_layer",
     "lstm_layers_fused",
+    "sources",
     "supports",
     "unavailable_reason",
 ]
@@ -73,9 +74,14 @@ _state: dict = {"tried": False, "ext": None, "error": None, "warned_env": False}
 MODES = {"LSTM": (0, 4), "GRU": (1, 3), "RNN_TANH": (2, 1), "RNN_RELU": (3, 1)}
 
 
+def sources() -> list[Path]:
+    """The extension's C++ sources (what ``padless kernels build`` compiles)."""
+    return [_CSRC / s for s in _SOURCES]
+
+
 def _compile():
     """Build (once per environment) or load the extension; raise with the reason."""
-    return extension.load([_CSRC / s for s in _SOURCES])
+    return extension.load(sources())
 
 
 def _extension():

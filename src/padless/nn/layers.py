@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import PackedSequence
 from padless.nn.directions import Stack
 from padless.nn.engine import run
 from padless.nn.lengths import as_lengths
-from padless.nn.packing import pack_index, pad_packed_sequence
+from padless.nn.packing import packing_index, scatter
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -103,9 +103,10 @@ class _Exact:
     def _packed(self, packed: PackedSequence, hx: Hidden | None) -> tuple[PackedSequence, Hidden]:
         """Scatter the packed steps into a padded batch (rows in the caller's order), run it,
         gather the output steps back in the input's packing."""
-        x, lengths = pad_packed_sequence(packed, batch_first=True)
-        out, hidden = self._run(x, lengths.to(x.device), _batched_hx(hx, True))
-        out_data = pack_index(packed, out)
+        flat, lengths, batch, steps = packing_index(packed)  # once, for both directions
+        x = scatter(packed.data, flat, (batch, steps))
+        out, hidden = self._run(x, lengths, _batched_hx(hx, True))
+        out_data = out.reshape(batch * steps, -1).index_select(0, flat)
         return (
             PackedSequence(
                 out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-__all__ = ["pack_index", "packing_index", "pad_packed_sequence"]
+__all__ = ["pack_index", "packing_index", "pad_packed_sequence", "scatter"]
 
 
 def packing_index(
@@ -41,6 +41,15 @@ def packing_index(
     flat = rows * steps + t_dev if batch_first else t_dev * batch + rows
     lengths = torch.bincount(rows, minlength=batch)
     return flat, lengths, batch, steps
+
+
+def scatter(
+    data: Tensor, flat: Tensor, shape: tuple[int, int], padding_value: float = 0.0
+) -> Tensor:
+    """Packed ``data`` (N, *) into a padded batch of ``shape`` ((B, T) or (T, B)) at the
+    :func:`packing_index` positions ``flat``; one index op (and one in backward)."""
+    padded = data.new_full((shape[0] * shape[1], *data.shape[1:]), padding_value)
+    return padded.index_copy(0, flat, data).view(*shape, *data.shape[1:])
 
 
 def pack_index(packed: PackedSequence, padded: Tensor, batch_first: bool = True) -> Tensor:
@@ -67,8 +76,5 @@ def pad_packed_sequence(
         )
     steps = max_len if total_length is None else total_length
     flat, lengths, batch, _ = packing_index(sequence, steps, batch_first)
-    data = sequence.data
     shape = (batch, steps) if batch_first else (steps, batch)
-    padded = data.new_full((batch * steps, *data.shape[1:]), padding_value)
-    padded = padded.index_copy(0, flat, data).view(*shape, *data.shape[1:])
-    return padded, lengths.cpu()
+    return scatter(sequence.data, flat, shape, padding_value), lengths.cpu()
