@@ -43,7 +43,7 @@ install-dev: $(VENV)/.installed-dev
 	$(BIN)/padless kernels build $(KERNELS_OR)
 
 demo: install
-	$(BIN)/padless train configs/imdb-sample.toml --out $(DEMO_OUT)
+	$(BIN)/padless train configs/imdb-sample.toml --out $(DEMO_OUT) --overwrite
 	printf '%s\n' "A wonderful, moving film with a brilliant cast. I loved every minute." \
 	  "Dull, predictable and far too long. The worst movie I have seen this year." \
 	  | $(BIN)/padless predict $(DEMO_OUT)/model --input -
@@ -57,7 +57,7 @@ edge-check: install
 	$(EDGE)/bin/python -m pip install -q --no-deps -e .
 	$(EDGE)/bin/python -m pip install -q -r requirements-edge.txt
 	! $(EDGE)/bin/python -c "import torch" 2>/dev/null
-	$(BIN)/padless -q train configs/imdb-sample.toml --out $(EDGE_OUT) --set train.epochs=1 >/dev/null
+	$(BIN)/padless -q train configs/imdb-sample.toml --out $(EDGE_OUT) --overwrite --set train.epochs=1 >/dev/null
 	$(BIN)/padless -q export $(EDGE_OUT)/model >/dev/null
 	printf '%s\n' "A wonderful, moving film." "Dull and far too long." > $(EDGE_OUT)/in.txt
 	$(BIN)/padless -q predict $(EDGE_OUT)/model --input $(EDGE_OUT)/in.txt > $(EDGE_OUT)/eager.jsonl

@@ -47,6 +47,7 @@ def run_recipe(name: str, out: Path, extra: list[str]) -> dict:
         str(ROOT / "configs" / config),
         "--out",
         str(out / name),
+        "--overwrite",  # a rerun replaces the previous run of the recipe
     ]
     if data is not None:
         cmd += ["--set", f"data.path={data}"]

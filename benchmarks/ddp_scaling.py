@@ -41,10 +41,11 @@ def run(name: str, args, out: Path, nproc: int, threads: int | None) -> dict:
     if args.device:
         sets.append(f"train.device={args.device}")
     cmd = [sys.executable, "-m", "padless", "train", args.config, "--out", str(out / name)]
+    cmd += ["--overwrite"]  # a rerun replaces the previous run of this row
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         cmd += [f"--nproc_per_node={nproc}", "-m", "padless", "train", args.config]
-        cmd += ["--out", str(out / name)]
+        cmd += ["--out", str(out / name), "--overwrite"]
     for s in sets:
         cmd += ["--set", s]
     t0 = time.perf_counter()

@@ -75,7 +75,7 @@ class TutorialModel(nn.Module):
 def train_model(args) -> Path:
     out = Path(args.out) / "run"
     cmd = [sys.executable, "-m", "padless", "-q", "train", str(ROOT / "configs" / "imdb.toml")]
-    cmd += ["--out", str(out), "--set", f"data.path={args.data}"]
+    cmd += ["--out", str(out), "--overwrite", "--set", f"data.path={args.data}"]
     cmd += ["--set", f"train.epochs={args.train_epochs}"]
     print("training:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env={**os.environ, "CI": "1"})

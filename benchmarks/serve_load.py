@@ -53,6 +53,7 @@ _CLIENT: dict = {}  # in the client process: request bodies, expected prediction
 def train_model(args) -> Path:
     out = Path(args.out) / "run"
     cmd = [sys.executable, "-m", "padless", "-q", "train", str(ROOT / "configs/imdb-sample.toml")]
+    cmd += ["--overwrite"]  # a rerun replaces the previous training
     print("training:", " ".join(cmd + ["--out", str(out)]), flush=True)
     subprocess.run(cmd + ["--out", str(out)], check=True, env={**os.environ, "CI": "1"})
     return out / "model"

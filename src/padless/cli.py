@@ -32,7 +32,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _torchrun(args)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    metrics = train(cfg, out, quiet=args.quiet, resume=args.resume)
+    metrics = train(cfg, out, quiet=args.quiet, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # rank 0 reports
     summary = {
@@ -54,6 +54,7 @@ def _torchrun(args: argparse.Namespace) -> int:
     cmd += ["-q"] if args.quiet else []
     cmd += ["train", args.config] + [f"--set={x}" for x in args.set]
     cmd += (["--out", args.out] if args.out else []) + (["--resume"] if args.resume else [])
+    cmd += ["--overwrite"] if args.overwrite else []
     logger.info("running %s", " ".join(cmd))
     return subprocess.run(cmd, check=False).returncode
 
@@ -105,6 +106,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from padless.deploy.predict import load
 
     predictor = load(args.model, backend=args.backend, onnx_path=args.onnx, threads=args.threads)
+    trained = predictor.artifact.meta.get("data") or {}  # tables are read like the training data
+    text_column = args.text_column or trained.get("text_column") or "text"
+    check_multiline = bool(trained.get("check_multiline", True))
     as_csv = bool(args.output) and args.output.lower().endswith(".csv")
     path = Path(args.input)
     size = path.stat().st_size if args.input != "-" and path.is_file() else None  # bar total
@@ -122,7 +126,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
         # The input is read a chunk at a time (memory stays flat on large files); inside a
         # chunk the predictor runs length-sorted batches; results are written in input order.
-        for offset, chunk, where in read_inputs(args.input, args.chunk_size, bar.update):
+        inputs = read_inputs(
+            args.input,
+            args.chunk_size,
+            bar.update,
+            text_column=text_column,
+            check_multiline=check_multiline,
+        )
+        for offset, chunk, where in inputs:
             for result in predictor.predict(chunk, where=where, offset=offset):
                 if as_csv:
                     row = _csv_row(result)
@@ -275,6 +286,32 @@ def _serve_parser(sub) -> None:
     p.add_argument("--session-ttl-s", type=float, default=d.session_ttl_s)
     p.add_argument("--max-sessions", type=int, default=d.max_sessions, help="then 429")
     p.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=d.header_timeout_s,
+        help="seconds for a request head to arrive (from connect or the last response); "
+        "then 408 and close",
+    )
+    p.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=d.body_timeout_s,
+        help="seconds for a request body to arrive; then 408 and close",
+    )
+    p.add_argument(
+        "--keep-alive-s", type=float, default=d.keep_alive_s, help="idle keep-alive; then close"
+    )
+    p.add_argument(
+        "--max-header-bytes", type=int, default=d.max_header_bytes, help="then 431 and close"
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help="open connections; requests beyond are 503",
+    )
+    p.add_argument("--backlog", type=int, default=d.backlog, help="the listen queue")
+    p.add_argument(
         "--graceful-timeout", type=float, default=30.0, help="seconds to finish requests on stop"
     )
     p.set_defaults(func=_cmd_serve)
@@ -410,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out from its newest checkpoint (same config)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the earlier run in --out (its model, metrics and checkpoints); "
+        "without it (or --resume) a directory holding a run is refused",
+    )
+    p.add_argument(
         "--nproc",
         type=int,
         default=1,
@@ -454,8 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         default="-",
-        help="text file with one input per line, a .jsonl file with a 'text' field, "
-        "or - for stdin (default)",
+        help="a table (.csv, .tsv, .parquet; one input per row, from --text-column), a .jsonl "
+        "file with a 'text' or 'inputs' field, a text file with one input per line, or - for "
+        "stdin (default); optionally gzipped",
+    )
+    p.add_argument(
+        "--text-column",
+        metavar="NAME",
+        help="the text column of a table or JSON lines input (default: the one the model was "
+        "trained with, else 'text')",
     )
     p.add_argument(
         "--backend",

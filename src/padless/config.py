@@ -51,7 +51,10 @@ class DataConfig:
     heavy-tailed signals such as currents spanning 0.01-300 A; values well below ``log_scale``
     stay linear, so set it near the smallest magnitude that matters), standardised with train
     statistics (``normalize``), cut to ``max_steps`` and, with ``patch_size`` k > 1, folded into
-    k-step patches (k*F features per step).
+    k-step patches (k*F features per step). A malformed table row (an unclosed quote, a wrong
+    number of fields) raises naming the file and line; ``skip_bad_rows`` skips and counts it
+    instead, and ``check_multiline = false`` trusts every quoted field that spans lines (see
+    :mod:`padless.data.tables`).
     """
 
     source: str = "imdb-sample"
@@ -67,6 +70,8 @@ class DataConfig:
     multilabel: bool = False
     label_delimiter: str | None = None
     skip_empty: bool = False
+    skip_bad_rows: bool = False  # skip (and count) malformed table rows instead of raising
+    check_multiline: bool = True  # refuse a quoted field spanning lines that swallowed rows
     nan_policy: str = "raise"
     log_transform: bool = False
     log_scale: float = 1.0  # log_transform is log(1 + |x| / log_scale): linear below the scale
@@ -212,6 +217,13 @@ class ServeSettings:
     session_ttl_s: float = 600.0
     max_sessions: int = 1000
     retry_after_s: int = 1
+    # Connections (see padless.serve.connections): slow or idle clients cannot hold them.
+    header_timeout_s: float = 10.0  # a request head must arrive within; else 408 and close
+    body_timeout_s: float = 30.0  # the whole body must arrive within; else 408 and close
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after
+    max_header_bytes: int = 32 * 1024  # request line and headers; else 431 and close
+    max_connections: int = 1000  # open connections; requests beyond are 503 (and closed)
+    backlog: int = 2048  # connections waiting to be accepted (the listen queue)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import logging
 import os
 import socket
 import tarfile
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from padless.config import load_config
 from padless.data import imdb as D
 from padless.data.dataset import TextDataset
+from padless.data.sources import load_data
 from padless.errors import DataError
 
 SHARED_IMDB = Path(__file__).resolve().parents[3] / "shared" / "data" / "imdb" / "imdb.csv.gz"
@@ -331,6 +334,68 @@ def test_csv_bad_values_name_the_row(tmp_path):
     empty = write_csv(tmp_path / "empty.csv", ["text", "label", "split"], [("", "pos", "test")])
     with pytest.raises(DataError, match="data row 1"):
         D.imdb(empty)
+
+
+# Line 4 opens a quote it never closes: Python's csv module reads it together with line 5 as
+# one review, "Terrible film, avoid,neg,train\nLoved it\"", which takes line 5's label (pos).
+STRAY_QUOTE_CSV = """\
+text,label,split
+"Great fun",pos,train
+"Awful",neg,train
+"Terrible film, avoid,neg,train
+"Loved it",pos,train
+"Meh",neg,test
+"Superb",pos,test
+"""
+
+
+def write_text(path: Path, text: str) -> Path:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["bad.csv", "bad.csv.gz"])
+def test_csv_stray_quote_raises_or_is_skipped_counted_and_logged(name, tmp_path, caplog):
+    path = write_text(tmp_path / name, STRAY_QUOTE_CSV)
+    with pytest.raises(DataError) as e:
+        D.imdb(path)
+    msg = str(e.value)
+    assert f"{path} line 4" in msg and "quote" in msg and "skip_bad_rows=True" in msg, msg
+    with caplog.at_level(logging.WARNING, logger="padless.data.imdb"):
+        ds = D.imdb(path, skip_bad_rows=True)
+    assert rows(ds) == [  # nothing merged: "Loved it" keeps its own label
+        ("train", "pos", "Great fun"),
+        ("train", "neg", "Awful"),
+        ("train", "pos", "Loved it"),
+        ("test", "neg", "Meh"),
+        ("test", "pos", "Superb"),
+    ]
+    assert ds.skipped == {"bad_rows": 1}
+    assert "1 malformed row skipped: line 4" in caplog.text
+
+
+def test_csv_skip_bad_rows_and_check_multiline_are_config_keys(tmp_path):
+    path = write_text(tmp_path / "bad.csv", STRAY_QUOTE_CSV)
+    cfg = load_config(None, ["data.source=imdb", f"data.path={path}", "data.skip_bad_rows=true"])
+    ds = load_data(cfg.data)
+    assert ds.texts == ["Great fun", "Awful", "Loved it", "Meh", "Superb"]
+    assert ds.labels == ["pos", "neg", "pos", "neg", "pos"] and ds.skipped == {"bad_rows": 1}
+    # A quoted review spanning lines whose inner line reads as a row of its own is refused...
+    swallowed = '"Loved it",pos,train\n"So-so.\nBad,neg,train\nok",neg,test\n"Fine",pos,test\n'
+    path = write_text(tmp_path / "multi.csv", "text,label,split\n" + swallowed)
+    with pytest.raises(DataError, match="line 3.*check_multiline"):
+        load_data(load_config(None, ["data.source=imdb", f"data.path={path}"]).data)
+    # ... unless check_multiline = false trusts it.
+    cfg = load_config(None, ["data.source=imdb", f"data.path={path}", "data.check_multiline=false"])
+    assert load_data(cfg.data).texts == ["Loved it", "So-so.\nBad,neg,train\nok", "Fine"]
+
+
+def test_csv_wrong_number_of_fields_names_the_line(tmp_path):
+    path = write_text(tmp_path / "ragged.csv", "text,label,split\nok,pos,train\nno,neg\n")
+    with pytest.raises(DataError, match=r"ragged\.csv line 3: expected 3 fields.*got 2 fields"):
+        D.imdb(path)
 
 
 def test_packaged_sample():

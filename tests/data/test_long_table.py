@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
+from padless.config import load_config
 from padless.data.dataset import SequenceDataset
 from padless.data.long_table import read_long_table
+from padless.data.sources import load_data
 from padless.errors import DataError
 from tests.data.files import message, write
 
@@ -242,3 +244,55 @@ def test_long_reader_errors_name_the_line(tmp_path):
         read_long_table(cut, **LONG_KW)
     with pytest.raises(DataError, match="header"):
         read_long_table(write(tmp_path / "empty.csv", ""), **LONG_KW)
+
+
+# Line 4 opens a quote it never closes: Python's csv module reads it together with line 5 as
+# one row, id 'a,1,2,p\nb"', which takes line 5's step, x and label (q).
+STRAY_QUOTE_LONG = """\
+sid,t,x,label
+a,0,1,p
+b,0,4,q
+"a,1,2,p
+"b",1,5,q
+b,2,6,q
+"""
+
+
+def test_long_stray_quote_raises_or_is_skipped_counted_and_logged(tmp_path, caplog):
+    path = write(tmp_path / "bad.csv", STRAY_QUOTE_LONG)
+    with pytest.raises(DataError) as exc:
+        read_long_table(path, id_column="sid", label_column="label", step_column="t")
+    msg = message(exc)
+    assert f"{path} line 4" in msg and "quote" in msg and "skip_bad_rows" in msg, msg
+    with caplog.at_level(logging.WARNING, logger="padless.data.long_table"):
+        ds = read_long_table(
+            path, id_column="sid", label_column="label", step_column="t", skip_bad_rows=True
+        )
+    assert ds.ids == ["a", "b"] and ds.labels == ["p", "q"]  # no merged sequence
+    np.testing.assert_array_equal(ds.sequences[0], [[1]])  # a's bad step 1 skipped
+    np.testing.assert_array_equal(ds.sequences[1], [[4], [5], [6]])  # line 5 kept, own label
+    assert ds.skipped == {"bad_rows": 1}
+    assert "1 malformed row skipped: line 4" in caplog.text
+
+
+def test_long_skip_bad_rows_and_check_multiline_are_config_keys(tmp_path):
+    path = write(tmp_path / "bad.csv", STRAY_QUOTE_LONG)
+    keys = [
+        "data.source=long_table",
+        f"data.path={path}",
+        "data.id_column=sid",
+        "data.step_column=t",
+        "data.split_column=none",
+    ]
+    with pytest.raises(DataError, match="line 4"):
+        load_data(load_config(None, keys).data)
+    ds = load_data(load_config(None, [*keys, "data.skip_bad_rows=true"]).data)
+    assert ds.ids == ["a", "b"] and ds.lengths().tolist() == [1, 3]
+    assert ds.skipped == {"bad_rows": 1}
+    # An id spanning lines whose inner line reads as a row: refused unless check_multiline = false
+    path = write(tmp_path / "multi.csv", 'sid,t,x,label\na,0,1,p\n"b\nb,1,2,p\nc",0,3,q\n')
+    keys[1] = f"data.path={path}"
+    with pytest.raises(DataError, match="line 3.*check_multiline"):
+        load_data(load_config(None, keys).data)
+    ds = load_data(load_config(None, [*keys, "data.check_multiline=false"]).data)
+    assert ds.ids == ["a", "b\nb,1,2,p\nc"] and ds.labels == ["p", "q"]

@@ -3,9 +3,12 @@ reader takes, multi-label cells, and errors naming the file, line and column."""
 
 import gzip
 import json
+import logging
 
 import pytest
 
+from padless.config import load_config
+from padless.data.sources import load_data
 from padless.data.text_table import read_text_table
 from padless.encode.labels import LabelSpace
 from padless.errors import DataError
@@ -87,3 +90,41 @@ def test_bad_jsonl_line(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"text": "a", "label": "x"}\n{oops\n')
     with pytest.raises(DataError, match="line 2"):
         read_text_table(tmp_path / "d.jsonl")
+
+
+def stray_quote_csv(path, rows=20_000, bad=10_000):
+    """``rows`` quoted reviews; review ``bad`` (at line bad + 2) opens a quote it never closes,
+    so Python's csv module lets it swallow the next row and take its label."""
+    lines = [f'"review {i}",{"pos" if i % 2 else "neg"}' for i in range(rows)]
+    lines[bad] = f'"review {bad},neg'
+    path.write_text("text,label\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def test_a_stray_quote_raises_or_is_skipped_counted_and_logged(tmp_path, caplog):
+    path = stray_quote_csv(tmp_path / "d.csv")
+    with pytest.raises(DataError, match=r"d\.csv line 10002: expected .*quote.*skip_bad_rows"):
+        read_text_table(path)
+    with caplog.at_level(logging.WARNING, logger="padless.data.text_table"):
+        ds = read_text_table(path, skip_bad_rows=True)
+    assert len(ds) == 19_999 and ds.skipped == {"bad_rows": 1}
+    assert (ds.texts[10_000], ds.labels[10_000]) == ("review 10001", "pos")  # kept, own label
+    assert "1 malformed row skipped: line 10002" in caplog.text
+
+
+def test_skip_bad_rows_is_a_config_key_and_applies_to_jsonl(tmp_path):
+    path = stray_quote_csv(tmp_path / "d.csv", rows=50, bad=20)
+    cfg = load_config(None, ["data.source=table", f"data.path={path}", "data.skip_bad_rows=true"])
+    ds = load_data(cfg.data)
+    assert len(ds) == 49 and ds.skipped == {"bad_rows": 1}
+    (tmp_path / "d.jsonl").write_text('{"text": "a", "label": "x"}\n{oops\n"b"\n')
+    ds = read_text_table(tmp_path / "d.jsonl", skip_bad_rows=True)
+    assert ds.texts == ["a"] and ds.skipped == {"bad_rows": 2}
+
+
+def test_multiline_reviews_are_read(tmp_path):
+    text = 'text,label\n"Fine, I guess.\nThe plot, though:\n\nno.",neg\nok,pos\n'
+    (tmp_path / "d.csv").write_text(text)
+    ds = read_text_table(tmp_path / "d.csv")
+    assert ds.texts == ["Fine, I guess.\nThe plot, though:\n\nno.", "ok"]
+    assert ds.labels == ["neg", "pos"]

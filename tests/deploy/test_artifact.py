@@ -100,3 +100,162 @@ def test_numeric_pipeline_round_trip(tmp_path):
     (d / "normalizer.json").write_text("{}")
     with pytest.raises(ArtifactError, match="sha256"):
         load_artifact(d)
+
+
+# ------------------------------------------- config.json schema and sizes against the weights
+def resign(d):
+    """Rewrite manifest.json over the files as they are now: what a careless edit (or a bug)
+    would leave, so only the checks below stand between the files and the loader."""
+    import hashlib
+
+    manifest = json.loads((d / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(manifest))
+
+
+def edit_json(d, name, change):
+    data = json.loads((d / name).read_text())
+    data = change(data) or data
+    (d / name).write_text(json.dumps(data))
+    resign(d)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: [1, 2], "a JSON object"),
+        (lambda m: m.update(signed_by="me"), "'signed_by'"),
+        (lambda m: m["model"].update(hiden_size=3), "hiden_size"),
+        (lambda m: m["model"].update(hidden_size="3"), "hidden_size"),
+        (lambda m: m["model"].update(num_outputs=0), "num_outputs"),
+        (lambda m: m["model"].update(cell="transformer"), "cell"),
+        (lambda m: m["pipeline"].update(kind="audio"), "kind"),
+        (lambda m: m.update(model=[]), "'model'"),
+    ],
+)
+def test_config_json_is_checked_against_a_schema(saved, change, message):
+    path, _ = saved
+    edit_json(path, "config.json", change)
+    for model in (True, False):
+        with pytest.raises(ArtifactError) as err:
+            load_artifact(path, model=model)
+        assert message in str(err.value) and "expected" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("hidden_size", 200_000),
+        ("embedding_dim", 10**6),
+        ("num_layers", 10**9),
+        ("vocab_size", 10**12),
+    ],
+)
+def test_an_absurd_size_is_refused_from_the_weights_header_before_building(saved, key, value):
+    """hidden_size=200000 would allocate ~640 GB: the sizes are compared with the shapes in the
+    safetensors header first (model=False never builds a network at all, so the same refusal
+    there shows the check needs no model)."""
+    path, _ = saved
+    edit_json(path, "config.json", lambda m: m["model"].update({key: value}))
+    for model in (False, True):
+        with pytest.raises(ArtifactError, match="model.safetensors"):
+            load_artifact(path, model=model)
+
+
+def test_weights_config_mismatch_is_an_artifact_error_not_a_traceback(saved):
+    path, _ = saved
+    edit_json(path, "config.json", lambda m: m["model"].update(pooling="attention"))
+    with pytest.raises(ArtifactError, match="pool.score"):
+        load_artifact(path)  # the full shape comparison (a network built on the meta device)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (2**40).to_bytes(8, "little") + b"{}",  # a header length far over the cap
+        (10).to_bytes(8, "little") + b"{}",  # longer than the file
+        (2).to_bytes(8, "little") + b"[]",  # not an object
+        b"\x01",  # not even the length
+    ],
+)
+def test_a_bad_weights_header_is_refused_without_reading_on(saved, header):
+    path, _ = saved
+    (path / "model.safetensors").write_bytes(header)
+    resign(path)
+    with pytest.raises(ArtifactError, match="model.safetensors.*safetensors"):
+        load_artifact(path, model=False)
+
+
+def test_tensor_offsets_must_tile_the_file(saved):
+    path, _ = saved
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[:-4])  # the last tensor lost 4 bytes
+    resign(path)
+    with pytest.raises(ArtifactError, match="model.safetensors"):
+        load_artifact(path, model=False)
+
+
+# ------------------------------------------------- vocabulary and labels against the weights
+def test_a_vocabulary_larger_than_the_embedding_is_refused(saved):
+    """Ids past the embedding rows used to load, report ready and fail every prediction."""
+    path, _ = saved
+    rows = KWARGS["vocab_size"]
+    edit_json(path, "vocab.json", lambda v: v["tokens"].extend(f"w{i}" for i in range(rows)))
+    for model in (True, False):
+        with pytest.raises(ArtifactError, match="embedding") as err:
+            load_artifact(path, model=model)
+        assert f"{rows}" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_an_ids_vocabulary_must_fit_the_embedding(tmp_path):
+    torch.manual_seed(0)
+    model = SequenceClassifier(**KWARGS)
+    pipe = InputPipeline("ids", vocab_size=20)
+    d = save_artifact(tmp_path / "m", model, KWARGS, LabelSpace("binary", ("a", "b")), pipe)
+    load_artifact(d, model=False)
+    edit_json(d, "config.json", lambda m: m["pipeline"].update(vocab_size=50))
+    with pytest.raises(ArtifactError, match="embedding"):
+        load_artifact(d, model=False)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"task": "multiclass", "classes": ["neg", "pos", "meh"]},  # 3 names, one logit
+        {"task": "binary", "classes": ["neg", "pos", "meh"]},  # one logit, but 3 names
+        {"task": "tagging", "classes": ["x"]},  # per-step outputs from a pooled model
+    ],
+)
+def test_labels_must_match_the_head(saved, labels):
+    path, _ = saved
+    edit_json(path, "labels.json", lambda _: labels)
+    for model in (True, False):
+        with pytest.raises(ArtifactError, match="labels.json"):
+            load_artifact(path, model=model)
+
+
+def test_numeric_features_must_match_the_weights(tmp_path):
+    torch.manual_seed(0)
+    kwargs = dict(num_outputs=2, num_features=2, embedding_dim=4, hidden_size=3)
+    model = SequenceClassifier(**kwargs)
+    seqs = [torch.randn(5, 2).numpy(), torch.randn(3, 2).numpy()]
+    pipe = InputPipeline("numeric", normalizer=Normalizer.fit(seqs), num_features=2)
+    labels = LabelSpace("multiclass", ("a", "b"))
+    d = save_artifact(tmp_path / "m", model, kwargs, labels, pipe)
+    load_artifact(d, model=False)
+    edit_json(d, "config.json", lambda m: m["pipeline"].update(num_features=3))
+    with pytest.raises(ArtifactError, match="features"):
+        load_artifact(d, model=False)
+
+
+def test_save_lists_exactly_the_files_it_wrote(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "model.onnx").write_bytes(b"a stale export of an earlier model")
+    torch.manual_seed(0)
+    model = SequenceClassifier(**KWARGS)
+    labels, pipe = LabelSpace("binary", ("a", "b")), InputPipeline("ids", vocab_size=20)
+    save_artifact(d, model, KWARGS, labels, pipe)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["config.json", "labels.json", "model.safetensors"]

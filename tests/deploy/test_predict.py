@@ -1,6 +1,9 @@
 """padless.deploy.predict: padding to the graph's arrays, streamed input files, and the ONNX backend
 running with PyTorch absent (the [edge] install)."""
 
+import csv
+import gzip
+import io
 import json
 import os
 import subprocess
@@ -15,9 +18,12 @@ from padless.deploy.inputs import read_inputs
 from padless.deploy.predict import pad
 from padless.errors import DataError
 
+# Trained on a table whose text column is "review": `padless predict` reads tables by it.
 TINY = """
 [data]
-source = "imdb-sample"
+source = "table"
+path = "{path}"
+text_column = "review"
 limit = 300
 [text]
 max_size = 1500
@@ -95,15 +101,96 @@ def test_read_inputs_jsonl_fields_blank_lines_and_errors(tmp_path):
         list(read_inputs(str(tmp_path / "missing.txt")))
 
 
+# ----------------------------------------------------------------------------- tables
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny model trained once for the module, on the IMDB sample written as a CSV table
+    with the text in a column named "review"."""
+    from padless.data.imdb import imdb_sample
+
+    root = tmp_path_factory.mktemp("tiny")
+    ds = imdb_sample()
+    with open(root / "reviews.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["review", "label", "split"])
+        writer.writerows(zip(ds.texts, ds.labels, ds.splits, strict=True))
+    cfg = root / "tiny.toml"
+    cfg.write_text(TINY.format(path=(root / "reviews.csv").as_posix()))
+    assert main(["-q", "train", str(cfg), "--out", str(root / "out")]) == 0
+    return root / "out" / "model"
+
+
+# Texts with what breaks reading one input per line: a comma, quotes, a line break.
+ROWS = [*TEXTS, 'a "quoted" word, then more', "a review over\ntwo lines, with a comma"]
+
+
+def write_table(path, column="review", texts=ROWS):
+    """``texts`` in column ``column`` of a table (by the suffix: CSV, TSV, optionally gzipped,
+    or Parquet), with an id column before it and a label column after."""
+    rows = [[str(i), t, "pos"] for i, t in enumerate(texts)]
+    if path.suffix == ".parquet":
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        ids, texts_, labels = (list(c) for c in zip(*rows, strict=True))
+        pq.write_table(pa.table({"id": ids, column: texts_, "label": labels}), path)
+        return path
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, delimiter="\t" if ".tsv" in path.suffixes else ",")
+    writer.writerows([["id", column, "label"], *rows])
+    data = buf.getvalue().encode()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def predict_file(model, path, *args):
+    out = path.parent / f"{path.name}.out.jsonl"
+    args = ["predict", str(model), "--input", str(path), "--output", str(out), *args]
+    assert main(args) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("name", ["in.csv", "in.tsv.gz", "in.parquet"])
+def test_cli_predict_reads_a_table_one_result_per_row_in_order(model, tmp_path, name):
+    import padless
+
+    expected = json.loads(json.dumps(padless.load(model).predict(ROWS)))
+    path = write_table(tmp_path / name)  # the text column the model was trained with
+    assert predict_file(model, path, "--chunk-size", "3") == expected
+
+
+def test_cli_predict_text_column_and_its_errors(model, tmp_path, capsys):
+    import padless
+
+    expected = json.loads(json.dumps(padless.load(model).predict(ROWS)))
+    path = write_table(tmp_path / "in.csv", column="body")
+    assert main(["predict", str(model), "--input", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "a text column named 'review'" in err and "--text-column" in err and "body" in err
+    assert predict_file(model, path, "--text-column", "body") == expected
+    jsonl = tmp_path / "in.jsonl"  # JSON lines: the text column, else "text" / "inputs"
+    jsonl.write_text("".join(json.dumps({"body": t}) + "\n" for t in ROWS))
+    assert predict_file(model, jsonl, "--text-column", "body") == expected
+    bad = write_table(tmp_path / "bad.csv", texts=["good", "fine"])
+    bad.write_text(bad.read_text().replace("0,good", '0,"good'))  # a stray quote on line 2
+    assert main(["predict", str(model), "--input", str(bad)]) == 2
+    assert "bad.csv line 2: expected" in capsys.readouterr().err
+
+
+def test_cli_predict_plain_text_keeps_one_input_per_line(model, tmp_path):
+    import padless
+
+    lines = ["text,label", "great film, really", '"quoted']  # header-like lines are texts here
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n")
+    got = predict_file(model, src)
+    assert got == json.loads(json.dumps(padless.load(model).predict(lines)))
+
+
 # ------------------------------------------------------------------------ ONNX without torch
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(model):
     pytest.importorskip("onnxruntime")
-    root = tmp_path_factory.mktemp("edge")
-    cfg = root / "tiny.toml"
-    cfg.write_text(TINY)
-    assert main(["-q", "train", str(cfg), "--out", str(root / "out")]) == 0
-    model = root / "out" / "model"
     assert main(["-q", "export", str(model)]) == 0  # MODEL/model.onnx
     return model
 

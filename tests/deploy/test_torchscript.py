@@ -3,6 +3,10 @@ batches of any batch and time size, for every cell, direction and pooling, text,
 numeric inputs and RNN → Transformer hybrids, and does not read padding. The cases are the
 ``exported`` ones of :mod:`tests.variants`."""
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,8 +15,14 @@ from hypothesis import strategies as st
 from torch import nn
 
 from padless.deploy import torchscript
+from padless.deploy.artifact import save_artifact
+from padless.deploy.export import export_artifact
+from padless.deploy.predict import load
 from padless.deploy.torchscript import ScriptedClassifier, export_torchscript
-from padless.errors import ExportError
+from padless.encode.labels import LabelSpace
+from padless.encode.pipeline import InputPipeline
+from padless.errors import ArtifactError, ExportError
+from padless.models.classifier import SequenceClassifier
 from tests.variants import CASES, FIXED, RAGGED, exported, padding_and_order, select, set_activation
 
 # torch >= 2.10 marks torch.jit.* deprecated (it still works); keep the output quiet.
@@ -113,3 +123,30 @@ def test_hybrid_with_another_activation_is_refused_with_the_reason(tmp_path, act
     with pytest.raises(ExportError, match="activation"):
         export_torchscript(model, tmp_path / "m.pt")
     assert not (tmp_path / "m.pt").exists()
+
+
+# --------------------------------------------------- the export is part of the artifact's manifest
+def test_export_is_listed_in_the_manifest_and_verified_before_it_runs(tmp_path):
+    torch.manual_seed(0)
+    kwargs = dict(num_outputs=1, vocab_size=9, embedding_dim=4, hidden_size=3)
+    labels, pipe = LabelSpace("binary", ("a", "b")), InputPipeline("ids", vocab_size=9)
+    d = save_artifact(tmp_path / "model", SequenceClassifier(**kwargs), kwargs, labels, pipe)
+    path = Path(export_artifact(d, fmt="torchscript")["path"])
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["exports"] == {path.name: hashlib.sha256(path.read_bytes()).hexdigest()}
+    inputs = [[1, 2, 3], [4], [8, 7]]
+    np.testing.assert_allclose(
+        load(d, backend="torchscript").logits(inputs), load(d).logits(inputs), atol=1e-5
+    )
+    # Other weights under the right stamp (the archive re-saved with its extra file): refused.
+    extra = {"padless.json": ""}
+    module = torch.jit.load(str(path), _extra_files=extra)
+    with torch.no_grad():
+        next(module.parameters()).zero_()
+    torch.jit.save(module, str(path), _extra_files=extra)
+    with pytest.raises(ArtifactError, match=f"{path.name}.*sha256"):
+        load(d, backend="torchscript")
+    manifest["exports"] = {}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="listed in manifest.json"):
+        load(d, backend="torchscript")

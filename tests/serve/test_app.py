@@ -7,107 +7,28 @@ readable ``detail``, and SIGTERM lets a request in flight finish."""
 import concurrent.futures
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 
-import numpy as np
 import pytest
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from padless.cli import main  # noqa: E402
+from tests.serve.server import (  # noqa: E402
+    WORDS,
+    free_port,
+    log_of,
+    metric,
+    same,
+    server,
+    texts,
+)
 
 pytestmark = pytest.mark.slow
-
-BASE = """
-[data]
-source = "imdb-sample"
-limit = 300
-[text]
-max_size = 1500
-max_length = 64
-[model]
-embedding_dim = 8
-hidden_size = 8
-pooling = "attention"
-bidirectional = {bi}
-[train]
-epochs = 1
-batch_size = 32
-"""
-WORDS = "the film was a great moving story but the plot felt dull and far too long".split()
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    out = {}
-    for name, bi in (("uni", "false"), ("bi", "true")):
-        cfg = root / f"{name}.toml"
-        cfg.write_text(BASE.format(bi=bi))
-        assert main(["-q", "train", str(cfg), "--out", str(root / name)]) == 0
-        out[name] = root / name / "model"
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(model, *flags):
-    port = free_port()
-    cmd = [sys.executable, "-m", "padless", "serve", str(model), "--port", str(port), *flags]
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, "CI": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def texts(seed: int, n: int) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, rng.integers(1, 30))) for _ in range(n)]
-
-
-def same(got: list[dict], want: list[dict]) -> None:
-    assert [g["label"] for g in got] == [w["label"] for w in want]
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(
-            list(g["scores"].values()), list(w["scores"].values()), atol=1e-5
-        )
-
-
-def metric(url: str, name: str) -> float:
-    for line in httpx.get(url + "/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def test_concurrent_callers_get_their_own_results(models):
@@ -241,7 +162,7 @@ def test_queue_full_is_503_with_retry_after_and_sigterm_drains_requests_in_fligh
         same(first["r"].json()["predictions"], predictor.predict(WORDS[:3]))
         # uvicorn re-raises the signal it handled once drained: exit by SIGTERM, not a crash.
         assert proc.wait(30) in (0, -signal.SIGTERM)
-        log = proc.stdout.read().decode()
+        log = log_of(proc)
         assert "Traceback" not in log, log
 
 

@@ -142,3 +142,22 @@ def test_accumulation_syncs_gradients_once_per_optimizer_step(config, tmp_path):
     assert rb["steps"][0] == 2 * ra["steps"][0]
     assert ra["grad_syncs"] > 0 and ra["grad_syncs"] % ra["steps"][0] == 0  # buckets x steps
     assert rb["grad_syncs"] == ra["grad_syncs"]  # without no_sync it would be twice as many
+
+
+def test_a_refused_directory_fails_every_rank_at_once_and_resume_still_runs(config, tmp_path):
+    """Rank 0 alone holds the lock and checks the directory; the other rank shares its
+    verdict, so a refusal ends both processes (no rank left waiting in a collective) and a
+    permitted --resume under torchrun trains as before."""
+    out = tmp_path / "out"
+    tiny = ["--set", "train.epochs=1", "--set", "data.train_size=200"]
+    padless("train", str(config), "--out", str(out), *tiny)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "padless", "train", str(config), "--out", str(out), *tiny]
+    env = {**os.environ, "CI": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert f"{out}: expected an empty or new output directory" in proc.stderr
+    assert "rank 0 refused:" in proc.stderr  # rank 1's error: it heard the verdict
+    longer = ["--set", "train.epochs=2", *tiny[2:]]
+    padless("train", str(config), "--out", str(out), *longer, "--resume", nproc=2)
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2

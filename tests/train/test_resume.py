@@ -123,3 +123,35 @@ def test_resume_after_sigkill_ends_with_identical_metrics(tmp_path):
     assert _final(out) == _final(tmp_path / "full")
     lines = [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines == list(range(1, 9))
+
+
+def test_resume_past_a_corrupt_checkpoint_logs_the_one_it_loaded(tmp_path, caplog):
+    """The newest checkpoint is truncated: the run resumes from the one before, and the log
+    says so (the corrupt file is named as skipped, with why), not that it resumed from the
+    corrupt one."""
+    import logging
+
+    from padless.cli import main
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        '[data]\nsource = "sum_mod"\nmodulus = 3\ntrain_size = 60\nvalid_size = 20\n'
+        "test_size = 20\nmax_length = 8\n[model]\nembedding_dim = 8\nhidden_size = 8\n"
+        "[train]\nepochs = 2\nnum_threads = 1\n"
+    )
+    out = tmp_path / "out"
+    assert main(["-q", "train", str(cfg), "--out", str(out)]) == 0
+    good, bad = out / "checkpoints" / "epoch-0001.pt", out / "checkpoints" / "epoch-0002.pt"
+    bad.write_bytes(bad.read_bytes()[:200])
+    with caplog.at_level(logging.INFO, logger="padless.train"):
+        argv = ["-q", "train", str(cfg), "--out", str(out), "--resume", "--set", "train.epochs=3"]
+        assert main(argv) == 0
+    resumed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resuming")]
+    assert resumed == [f"resuming after epoch 1 from {good}"]
+    skipped = [r for r in caplog.records if r.levelno == logging.WARNING and "skipping" in r.msg]
+    assert len(skipped) == 1
+    message = skipped[0].getMessage()
+    assert message.startswith("skipping checkpoint epoch-0002.pt, falling back to epoch-0001.pt: ")
+    assert "unreadable" in message
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [r["epoch"] for r in history] == [1, 2, 3]  # epoch 2 trained again

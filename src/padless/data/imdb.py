@@ -8,6 +8,11 @@ CSV; with no path it downloads the tarball once into a cache (:func:`default_cac
 verifies its sha256 (:func:`download` never leaves a partial file behind).
 :func:`imdb_sample` loads the 2,500-review sample shipped with the package (no network).
 Unsafe or non-regular tarball members are skipped and counted in ``dataset.skipped``.
+
+A CSV is streamed through the strict table parser (:class:`padless.data.tables.DelimitedReader`):
+a malformed row (an unclosed quote, a wrong number of fields) is never merged with the next
+one; it raises naming the file and line or, with ``skip_bad_rows=True``, is skipped, counted in
+``dataset.skipped["bad_rows"]`` and logged with its line.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from padless.data.dataset import TextDataset
+from padless.data.tables import BadRows, DelimitedReader
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -182,6 +188,8 @@ def imdb(
     splits: Iterable[str] = IMDB_SPLITS,
     progress: bool = True,
     skip_empty: bool = False,
+    skip_bad_rows: bool = False,
+    check_multiline: bool = True,
 ) -> TextDataset:
     """Load IMDB from ``path`` (tarball, ``aclImdb/`` folder or its parent, CSV) or, with None,
     from the cache (downloaded first if missing and ``download``).
@@ -189,6 +197,9 @@ def imdb(
     Tarball / folder rows are sorted by split (train first), label (neg first) and review id; CSV
     rows keep file order. Empty texts raise unless ``skip_empty`` (counted as ``empty_text``);
     symlinks and other non-regular files are skipped and counted in ``dataset.skipped``.
+    A malformed CSV row raises naming its line unless ``skip_bad_rows`` (counted as
+    ``bad_rows``); ``check_multiline=False`` trusts quoted fields that span lines (see
+    :mod:`padless.data.tables`).
     """
     wanted = _check_splits(splits)
     if path is None:
@@ -199,8 +210,9 @@ def imdb(
         raise data_error(where, "an existing file or folder", "no such path", _GET_IT)
     if path.is_file() and name.endswith((".csv", ".csv.gz")):
         opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            ds = _read_imdb_csv(f, str(path), wanted, skip_empty)
+        bad = BadRows() if skip_bad_rows else None
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+            ds = _read_imdb_csv(f, str(path), wanted, skip_empty, bad, check_multiline)
     elif path.is_dir() or name.endswith(_TAR_SUFFIXES) or tarfile.is_tarfile(path):
         ds = _read_imdb_files(path, wanted, skip_empty)
     else:
@@ -215,7 +227,7 @@ def imdb(
 def imdb_sample() -> TextDataset:
     """The packaged IMDB sample: 2,000 train + 500 test reviews, balanced (see resources/README)."""
     res = resources.files("padless").joinpath(IMDB_SAMPLE)
-    with res.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8", newline="") as f:
+    with res.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8-sig", newline="") as f:
         return _read_imdb_csv(f, f"padless:{IMDB_SAMPLE}", IMDB_SPLITS, skip_empty=False)
 
 
@@ -335,24 +347,35 @@ def _raise_csv_field_limit() -> None:
             limit //= 2
 
 
+_SKIP_HINT = (
+    "; or pass imdb(..., skip_bad_rows=True) (data.skip_bad_rows = true) to skip and count it"
+)
+
+
 def _read_imdb_csv(
-    f: IO[str], source: str, wanted: tuple[str, ...], skip_empty: bool
+    f: IO[str],
+    source: str,
+    wanted: tuple[str, ...],
+    skip_empty: bool,
+    bad_rows: BadRows | None = None,
+    check_multiline: bool = True,
 ) -> TextDataset:
-    """A CSV with columns ``text``, ``label`` and ``split`` (any order); rows keep file order."""
+    """A CSV with columns ``text``, ``label`` and ``split`` (any order), streamed from ``f``
+    (opened with ``newline=""``) through the strict parser; rows keep file order. A malformed
+    row raises, or with ``bad_rows`` is skipped and recorded there."""
     _raise_csv_field_limit()
     rows = _Rows(source, skip_empty)
     try:
-        reader = csv.reader(f)
-        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+        reader = DelimitedReader(
+            f, source, "csv", bad_rows=bad_rows, check_multiline=check_multiline, hint=_SKIP_HINT
+        )
+        header = reader.header
         if missing := [c for c in ("text", "label", "split") if c not in header]:
             got, fix = f"columns {header}", f"add or rename the column(s) {missing}"
             raise data_error(f"{source} header", "columns text, label, split", got, fix)
         ti, li, si = (header.index(c) for c in ("text", "label", "split"))
-        for i, rec in enumerate(filter(None, reader), start=1):  # a blank line holds no row
-            where = f"{source} data row {i} (line {reader.line_num})"
-            if len(rec) != len(header):
-                fix = "quote fields containing commas, quotes or newlines (RFC 4180)"
-                raise data_error(where, f"{len(header)} fields", f"{len(rec)} fields", fix)
+        for i, (line, rec) in enumerate(reader, start=1):  # blank lines hold no row
+            where = f"{source} data row {i} (line {line})"
             for col, j, allowed in (("label", li, IMDB_LABELS), ("split", si, IMDB_SPLITS)):
                 if rec[j].strip() not in allowed:
                     where_col, expected = f"{where}, column '{col}'", f"one of {allowed}"
@@ -362,4 +385,7 @@ def _read_imdb_csv(
     except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         expected, got = "a UTF-8 CSV (optionally gzip-compressed)", f"{type(e).__name__}: {e}"
         raise data_error(source, expected, got, "repair, re-encode or re-download it") from e
+    if bad_rows is not None and bad_rows.count:
+        rows.skipped["bad_rows"] += bad_rows.count
+        logger.warning("%s: %s (data.skip_bad_rows = true)", source, bad_rows)
     return rows.dataset(wanted, "rows with split '{split}'", labels=(None,))

@@ -10,7 +10,10 @@ every other column holding a number; text columns left out are logged.
 Each sequence's label and split must be the same on all its rows, and each step appear once;
 errors name the file, the ``line`` (CSV / TSV / JSONL, the header is line 1) or Parquet ``row``
 and the column. NaN / inf / empty cells and empty sequences follow ``nan_policy`` and
-``skip_empty`` (:mod:`padless.data.numeric`).
+``skip_empty`` (:mod:`padless.data.numeric`). A malformed row (an unclosed quote, a wrong number
+of fields, a line that is no JSON object: see :mod:`padless.data.tables`) raises naming the file
+and line, or with ``skip_bad_rows=True`` is skipped, counted in ``dataset.skipped["bad_rows"]``
+and logged with the first line numbers.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from padless.data.numeric import (
     _number,
     _require_file,
 )
-from padless.data.tables import Columns, infer_format, read_columns
+from padless.data.tables import BadRows, Columns, infer_format, read_columns
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -172,14 +175,24 @@ def read_long_table(
     format: str | None = None,
     nan_policy: str = "raise",
     skip_empty: bool = False,
+    skip_bad_rows: bool = False,
+    check_multiline: bool = True,
 ) -> SequenceDataset:
     """Read a table with one row per time step, grouped by ``id_column``, ordered by
-    ``step_column`` (else file order); features default to the other numeric columns."""
+    ``step_column`` (else file order); features default to the other numeric columns.
+
+    Malformed rows raise unless ``skip_bad_rows=True``, which counts them in
+    ``dataset.skipped['bad_rows']`` and logs their first line numbers; ``check_multiline=False``
+    trusts quoted fields that span lines (see :mod:`padless.data.tables`).
+    """
     path = Path(path)
     _check_choice("nan_policy", nan_policy, NAN_POLICIES)
     fmt = infer_format(path, format)
     _require_file(path, f"an existing {fmt} file")
-    table = read_columns(path, fmt)
+    bad = BadRows() if skip_bad_rows else None
+    table = read_columns(path, fmt, bad_rows=bad, check_multiline=check_multiline)
+    if bad is not None and bad.count:
+        logger.warning("%s: %s (data.skip_bad_rows = true)", path, bad)
     columns = {"label": label_column, "step": step_column, "split": split_column}
     special = [c for c in (id_column, *columns.values()) if c is not None]
     _check_columns(table, special, feature_columns)
@@ -206,4 +219,7 @@ def read_long_table(
     def at(i: int) -> str:
         return table.ref(i) if steps is None else f"{table.ref(i)}, step {steps[i].item()!r}"
 
-    return _build(str(path), features, items, nan_policy, skip_empty, at)
+    ds = _build(str(path), features, items, nan_policy, skip_empty, at)
+    if bad is not None and bad.count:
+        ds.skipped["bad_rows"] = bad.count
+    return ds

@@ -80,7 +80,12 @@ def _load_imdb_sample(cfg: DataConfig) -> Dataset:
 def _load_imdb(cfg: DataConfig) -> Dataset:
     from padless.data.imdb import imdb
 
-    return imdb(cfg.path, skip_empty=cfg.skip_empty)
+    return imdb(
+        cfg.path,
+        skip_empty=cfg.skip_empty,
+        skip_bad_rows=cfg.skip_bad_rows,
+        check_multiline=cfg.check_multiline,
+    )
 
 
 def _load_table(cfg: DataConfig) -> Dataset:
@@ -95,6 +100,8 @@ def _load_table(cfg: DataConfig) -> Dataset:
         multilabel=cfg.multilabel,
         label_delimiter=cfg.label_delimiter,
         skip_empty=cfg.skip_empty,
+        skip_bad_rows=cfg.skip_bad_rows,
+        check_multiline=cfg.check_multiline,
     )
 
 
@@ -125,6 +132,8 @@ def _load_long_table(cfg: DataConfig) -> Dataset:
         format=cfg.format,
         nan_policy=cfg.nan_policy,
         skip_empty=cfg.skip_empty,
+        skip_bad_rows=cfg.skip_bad_rows,
+        check_multiline=cfg.check_multiline,
     )
 
 

@@ -6,7 +6,10 @@ reader (:func:`padless.data.tables.read_table`) into a
 the columns it is told. Multi-label rows hold a JSON list (JSONL / Parquet) or a string split on
 ``label_delimiter``; integral float labels (``1.0`` from Parquet) become ``"1"``. An empty text
 raises naming the file, line and column, or with ``skip_empty=True`` is counted in
-``dataset.skipped["empty_text"]``; a missing label always raises.
+``dataset.skipped["empty_text"]``; a missing label always raises. A malformed row (an unclosed
+quote, a wrong number of fields, a line that is no JSON object: see :mod:`padless.data.tables`)
+raises naming the file and line, or with ``skip_bad_rows=True`` is skipped, counted in
+``dataset.skipped["bad_rows"]`` and logged with the first line numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from padless.data.dataset import Label, TextDataset
-from padless.data.tables import read_table
+from padless.data.tables import BadRows, read_table
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -43,16 +46,24 @@ def read_text_table(
     multilabel: bool = False,
     label_delimiter: str | None = None,
     skip_empty: bool = False,
+    skip_bad_rows: bool = False,
+    check_multiline: bool = True,
 ) -> TextDataset:
     """Read a text-classification table (CSV / TSV / JSONL / Parquet).
 
     Multi-label rows hold a JSON list (JSONL / Parquet) or a string split on ``label_delimiter``.
     A missing ``split_column`` is fine when it is the default name; rows then have split None.
     Empty texts raise (naming the row) unless ``skip_empty=True``, which counts them in
-    ``dataset.skipped['empty_text']``.
+    ``dataset.skipped['empty_text']``. Malformed rows raise unless ``skip_bad_rows=True``,
+    which counts them in ``dataset.skipped['bad_rows']`` and logs their first line numbers;
+    ``check_multiline=False`` trusts quoted fields that span lines (see
+    :mod:`padless.data.tables`).
     """
     p = Path(path)
-    columns, rows = read_table(p, fmt)
+    bad = BadRows() if skip_bad_rows else None
+    columns, rows = read_table(p, fmt, bad_rows=bad, check_multiline=check_multiline)
+    if bad is not None and bad.count:
+        logger.warning("%s: %s (data.skip_bad_rows = true)", p, bad)
     _require_column(p, columns, text_column, "text")
     _require_column(p, columns, label_column, "label")
     split_key = split_column if split_column in columns else None
@@ -78,8 +89,9 @@ def read_text_table(
         logger.warning("%s: skipped %d rows with empty text (data.skip_empty = true)", p, skipped)
     if not texts:
         raise data_error(str(p), "at least one row", "no rows", "check the file content")
+    counts = {"empty_text": skipped, "bad_rows": bad.count if bad is not None else 0}
     return TextDataset(
-        texts, labels, splits, source=str(p), skipped={"empty_text": skipped} if skipped else {}
+        texts, labels, splits, source=str(p), skipped={k: n for k, n in counts.items() if n}
     )
 
 

@@ -9,37 +9,65 @@ Layout of ``DIR/model/``::
     bigrams.json        kept bigram id pairs (text models with text.ngrams = 2)
     normalizer.json     feature statistics of the train split (numeric models)
     metrics.json        metrics of the run that produced it (optional)
-    manifest.json       sha256 of every file above
-    model.onnx, model-int8.onnx, model-torchscript.pt   optional, written by ``padless export``
-                        and stamped with the sha256 of the weights they came from
+    manifest.json       sha256 of every file above (:mod:`padless.deploy.manifest`)
+    model.onnx, model-int8.onnx, model-torchscript.pt   optional, written by ``padless export``,
+                        added to the manifest and stamped with the sha256 of their weights
 
-Loading checks the manifest first, so a tampered or truncated file is refused before it is read.
+Loading trusts nothing it has not checked. The manifest comes first: every file read must be
+listed there and match its digest (a file it does not list is never read). ``config.json`` is
+then checked against its schema (known keys and types, sizes ≥ 1), and the sizes it declares,
+the vocabulary and the label names are compared with the tensor shapes in the safetensors
+header (read alone, capped at :data:`MAX_HEADER_BYTES`) before any network is built, so a
+forged size cannot make the loader allocate memory and a vocabulary with more ids than the
+embedding has rows cannot load. With PyTorch, a skeleton of the network built on the ``meta``
+device (no memory) is compared tensor by tensor with the header before the real one is built.
+
 ``load_artifact(d, model=False)`` reads everything but the network and needs no PyTorch: what
 the ONNX backend of :mod:`padless.deploy.predict` runs on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import math
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from padless import __version__
+from padless.config import config_from_dict
+from padless.deploy.manifest import MANIFEST, read_manifest, verify_manifest, write_manifest
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline
 from padless.errors import ArtifactError, ConfigError, format_error, read_saved_json
+from padless.models.names import GATES, TASKS
 
 if TYPE_CHECKING:
     from padless.models.classifier import SequenceClassifier
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_NAMES",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "WEIGHTS",
+    "WEIGHTS_KEY",
+    "Artifact",
+    "load_artifact",
+    "save_artifact",
+    "verify_manifest",
+    "weight_shapes",
+    "weights_digest",
+]
+
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
-MANIFEST = "manifest.json"
+CONFIG = "config.json"
+LABELS = "labels.json"
 SAVE_FIX = "re-save the model"
 # Exported files padless looks for in the artifact directory, by `padless export --format`.
 DEFAULT_NAMES = {
@@ -48,6 +76,10 @@ DEFAULT_NAMES = {
     "torchscript": "model-torchscript.pt",
 }
 WEIGHTS_KEY = "padless.weights_sha256"  # export metadata: the artifact weights it came from
+MAX_HEADER_BYTES = 16 << 20  # a safetensors header lists each tensor in ~100 bytes
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2}
+_DTYPE_BYTES |= {"F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+Shapes = dict[str, tuple[int, ...]]
 
 
 @dataclass
@@ -62,12 +94,12 @@ class Artifact:
     path: Path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _input_files(kind: str, normalized: bool, tokenizer: str, ngrams: int) -> list[str]:
+    """The files of the input pipeline (see :meth:`InputPipeline.save`)."""
+    if kind == "text":
+        names = ["text.json", "vocab.json" if tokenizer == "word" else "tokenizer.json"]
+        return names + (["bigrams.json"] if ngrams == 2 else [])
+    return ["normalizer.json"] if normalized else []
 
 
 def save_artifact(
@@ -80,7 +112,9 @@ def save_artifact(
     data_config: dict[str, Any] | None = None,
 ) -> Path:
     """Write the artifact to ``directory`` (created) and return it. ``data_config`` (the
-    training ``[data]`` table) lets ``padless evaluate`` read new data the same way."""
+    training ``[data]`` table) lets ``padless evaluate`` read new data the same way. The
+    manifest lists exactly the files written here: anything else in the directory (an export
+    of an earlier model) is never read."""
     from safetensors.torch import save_file
 
     d = Path(directory)
@@ -96,113 +130,333 @@ def save_artifact(
         "pipeline": pipeline.to_dict(),
         "data": data_config,
     }
-    (d / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    (d / "labels.json").write_text(json.dumps(labels.to_dict(), indent=2), encoding="utf-8")
+    (d / CONFIG).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (d / LABELS).write_text(json.dumps(labels.to_dict(), indent=2), encoding="utf-8")
     pipeline.save(d)
+    names = [CONFIG, LABELS, WEIGHTS]
+    text = pipeline.text
+    tokenizer, ngrams = (text.config.tokenizer, text.config.ngrams) if text else ("word", 1)
+    names += _input_files(pipeline.kind, pipeline.normalizer is not None, tokenizer, ngrams)
     if metrics is not None:
         (d / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    files = sorted(p.name for p in d.iterdir() if p.is_file() and p.name != MANIFEST)
-    manifest = {"padless_version": __version__, "files": {n: _sha256(d / n) for n in files}}
-    (d / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        names.append("metrics.json")
+    write_manifest(d, names)
     logger.info("saved model artifact to %s", d)
     return d
 
 
-def verify_manifest(d: Path) -> dict[str, Any]:
-    """Check every file listed in ``manifest.json`` against its sha256."""
-    if not (d / MANIFEST).is_file():
-        raise ArtifactError(
-            format_error(
-                str(d),
-                f"a model directory with {MANIFEST}",
-                "no manifest" if d.is_dir() else "no such directory",
-                "point at DIR/model written by `padless train`",
-            )
-        )
-    manifest = read_saved_json(d / MANIFEST, "a JSON manifest", fix=SAVE_FIX)
-    for name, digest in manifest.get("files", {}).items():
-        path = d / name
-        if not path.is_file():
-            raise ArtifactError(
-                format_error(
-                    str(path),
-                    "a file listed in the manifest",
-                    "missing",
-                    "copy the whole model directory",
-                )
-            )
-        actual = _sha256(path)
-        if actual != digest:
-            raise ArtifactError(
-                format_error(
-                    str(path),
-                    f"sha256 {digest}",
-                    f"sha256 {actual}",
-                    "the file was changed or corrupted; restore the original model directory",
-                )
-            )
-    return manifest
-
-
 def weights_digest(directory: str | Path) -> str:
     """The sha256 of an artifact's weights, as its manifest records it."""
-    manifest = read_saved_json(Path(directory) / MANIFEST, "a JSON manifest", fix=SAVE_FIX)
-    return manifest["files"][WEIGHTS]
+    return read_manifest(directory).digest(WEIGHTS)
 
 
 def load_artifact(directory: str | Path, model: bool = True) -> Artifact:
     """Load and verify a model directory. Weights come from safetensors: nothing is unpickled.
 
     ``model=False`` skips building the network (and importing PyTorch): the manifest, config,
-    labels and input pipeline are still read and checked.
+    labels, input pipeline and the sizes in the weights header are still read and checked.
     """
     d = Path(directory)
-    verify_manifest(d)
-    meta = read_saved_json(d / "config.json", "the model settings", fix=SAVE_FIX)
-    if meta.get("format_version") != FORMAT_VERSION:
+    manifest = read_manifest(d)
+    manifest.verify_files()  # every listed model file, before any of them is read
+    for name in (CONFIG, LABELS, WEIGHTS):
+        manifest.digest(name)  # listed (so just verified), or refused unread
+    meta = _read_config(d / CONFIG)
+    labels = read_saved_json(d / LABELS, "the label names", LabelSpace.from_dict, SAVE_FIX)
+    info = meta.get("pipeline") or {"kind": meta["input"]}
+    text: dict[str, Any] = {}
+    if info["kind"] == "text":
+        manifest.digest("text.json")
+        text = read_saved_json(d / "text.json", "the text pipeline settings", fix=SAVE_FIX)
+        if not isinstance(text, dict):
+            raise _config_error(d / "text.json", "a JSON object", type(text).__name__)
+    tokenizer, ngrams = text.get("tokenizer", "word"), text.get("ngrams", 1)
+    for name in _input_files(info["kind"], bool(info.get("normalized")), tokenizer, ngrams):
+        manifest.digest(name)
+    pipeline = InputPipeline.load(d, meta)
+    shapes = weight_shapes(d / WEIGHTS)
+    _check_sizes(d, meta["model"], shapes, labels, pipeline)
+    net = _load_model(d, meta["model"], shapes) if model else None
+    return Artifact(model=net, labels=labels, pipeline=pipeline, meta=meta, path=d)
+
+
+# ------------------------------------------------------------------------- config.json schema
+def _config_error(where: object, expected: str, got: str) -> ArtifactError:
+    return ArtifactError(format_error(str(where), expected, got, SAVE_FIX))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, float) and math.isfinite(v)
+
+
+def _positive(v: Any) -> bool:
+    return _is_int(v) and v >= 1
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+# key → (check, what it expects); a table may hold no other key
+Schema = Mapping[str, tuple[Callable[[Any], bool], str]]
+_TOP: Schema = {
+    "padless_version": (lambda v: isinstance(v, str), "a version string"),
+    "format_version": (_is_int, "an integer"),
+    "architecture": (lambda v: v == "SequenceClassifier", "'SequenceClassifier'"),
+    "model": (lambda v: isinstance(v, dict), "a table of model arguments"),
+    "input": (lambda v: v in ("text", "ids", "numeric"), "text, ids or numeric"),
+    "pipeline": (_optional(lambda v: isinstance(v, dict)), "a table or null"),
+    "data": (_optional(lambda v: isinstance(v, dict)), "a table or null"),
+}
+_DATA_DECIDED: Schema = {  # model arguments the data decides; the rest are ModelConfig fields
+    "num_outputs": (_positive, "an integer ≥ 1"),
+    "task": (lambda v: v in TASKS, f"one of {', '.join(TASKS)}"),
+    "vocab_size": (_optional(_positive), "an integer ≥ 1 or null"),
+    "num_features": (_optional(_positive), "an integer ≥ 1 or null"),
+}
+_PIPELINE: Schema = {
+    "kind": (lambda v: v in ("text", "ids", "numeric"), "text, ids or numeric"),
+    "vocab_size": (_optional(_positive), "an integer ≥ 1 or null"),
+    "num_features": (_optional(_positive), "an integer ≥ 1 or null"),
+    "feature_names": (
+        _optional(lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+        "a list of names or null",
+    ),
+    "max_steps": (_optional(_positive), "an integer ≥ 1 or null"),
+    "patch_size": (_positive, "an integer ≥ 1"),
+    "log_transform": (lambda v: isinstance(v, bool), "true or false"),
+    "log_scale": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "normalized": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _check_table(
+    where: str, table: Mapping[str, Any], schema: Schema, required: tuple[str, ...] = ()
+) -> None:
+    for key, value in table.items():
+        if key not in schema:
+            raise _config_error(where, f"a key among {', '.join(schema)}", f"unknown key {key!r}")
+        check, expected = schema[key]
+        if not check(value):
+            raise _config_error(f"{where} '{key}'", expected, repr(value)[:80])
+    for key in required:
+        if key not in table:
+            raise _config_error(where, f"the key {key!r}", "none")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """``config.json`` checked against its schema (see the module docstring)."""
+    meta = read_saved_json(path, "the model settings", fix=SAVE_FIX)
+    if not isinstance(meta, dict):
+        raise _config_error(path, "a JSON object", f"a {type(meta).__name__}")
+    if meta.get("format_version") != FORMAT_VERSION:  # first: a newer format may differ below
         raise ArtifactError(
             format_error(
-                str(d / "config.json"),
+                str(path),
                 f"artifact format version {FORMAT_VERSION}",
                 f"version {meta.get('format_version')!r} (written by "
                 f"padless {meta.get('padless_version')})",
                 "load it with the padless version that wrote it, or re-train",
             )
         )
-    labels = read_saved_json(d / "labels.json", "the label names", LabelSpace.from_dict, SAVE_FIX)
-    pipeline = InputPipeline.load(d, meta)
-    net = _load_model(d, meta) if model else None
-    return Artifact(model=net, labels=labels, pipeline=pipeline, meta=meta, path=d)
+    _check_table(str(path), meta, _TOP, required=("model", "input"))
+    args = meta["model"]
+    where = f"{path} 'model'"
+    decided = {k: v for k, v in args.items() if k in _DATA_DECIDED}
+    _check_table(where, decided, _DATA_DECIDED, required=("num_outputs",))
+    if (args.get("vocab_size") is None) == (args.get("num_features") is None):
+        raise _config_error(where, "one of vocab_size or num_features", "both or neither")
+    try:  # the ModelConfig fields: names, types, choices and ranges, as a [model] table
+        fields = {k: v for k, v in args.items() if k not in _DATA_DECIDED}
+        config_from_dict({"model": fields}, origin=str(path))
+        if meta.get("data") is not None:
+            config_from_dict({"data": meta["data"]}, origin=str(path))
+    except ConfigError as exc:
+        raise ArtifactError(f"{exc} (in a saved model: {SAVE_FIX})") from None
+    pipeline = meta.get("pipeline")
+    if pipeline is not None:
+        _check_table(f"{path} 'pipeline'", pipeline, _PIPELINE, required=("kind",))
+        if pipeline["kind"] != meta["input"]:
+            raise _config_error(path, f"pipeline kind {meta['input']!r}", repr(pipeline["kind"]))
+    return meta
 
 
-def _load_model(d: Path, meta: dict[str, Any]) -> SequenceClassifier:
+# --------------------------------------------------------------- sizes against the weights
+def weight_shapes(path: Path) -> Shapes:
+    """Tensor name → shape from the header of the safetensors file ``path``, checked against
+    the file's size (each tensor's bytes, all of them tiling the data). Only the header is read,
+    at most :data:`MAX_HEADER_BYTES` of it; needs neither PyTorch nor numpy."""
+
+    def bad(got: str) -> ArtifactError:
+        return _config_error(path, "a safetensors weights file", got)
+
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or n > min(MAX_HEADER_BYTES, size - 8):
+            raise bad(f"a header length of {n} bytes in a file of {size}")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except ValueError as exc:
+            raise bad(f"an unreadable header ({exc})") from None
+    if not isinstance(header, dict):
+        raise bad(f"a header that is a {type(header).__name__}")
+    header.pop("__metadata__", None)
+    shapes: Shapes = {}
+    spans = []
+    for name, info in header.items():
+        entry = _header_entry(info)
+        if entry is None:
+            raise bad(f"a malformed entry for tensor {name!r}: {str(info)[:120]}")
+        shapes[name], begin, stop = entry
+        spans.append((begin, stop))
+    end = 0
+    for begin, stop in sorted(spans):
+        if begin != end:
+            raise bad(f"tensor data that does not tile the file (a gap or overlap at {end})")
+        end = stop
+    if end != size - 8 - n:
+        raise bad(f"{size - 8 - n} bytes of tensor data where the header describes {end}")
+    return shapes
+
+
+def _header_entry(info: Any) -> tuple[tuple[int, ...], int, int] | None:
+    """(shape, begin, end) of one safetensors header entry, or None if it is malformed: an
+    unknown dtype, a shape or offsets that are not integers, a byte span of the wrong size."""
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        return None
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype not in _DTYPE_BYTES or not isinstance(shape, list) or not isinstance(offsets, list):
+        return None
+    if not all(_is_int(s) and s >= 0 for s in shape) or len(offsets) != 2:
+        return None
+    begin, end = offsets
+    if (
+        not (_is_int(begin) and _is_int(end))
+        or end - begin != math.prod(shape) * _DTYPE_BYTES[dtype]
+    ):
+        return None
+    return tuple(shape), begin, end
+
+
+def _expected_shapes(args: Mapping[str, Any]) -> Shapes:
+    """The tensors whose sizes the config declares: the embedding, the first recurrent layer
+    and the head (:class:`~padless.models.classifier.SequenceClassifier`'s names). Together they
+    bound every size, so nothing absurd gets as far as the full comparison."""
+    e, h = args.get("embedding_dim", 128), args.get("hidden_size", 128)
+    gates = GATES.get(args.get("cell", "lstm"), 1) * h
+    dirs = 2 if args.get("bidirectional", True) else 1
+    skip = e if args.get("embedding_skip", False) else 0
+    rnn = "encoder.recurrent." if args.get("transformer_layers", 0) else "encoder."
+    embed = (args["vocab_size"], e) if args.get("vocab_size") else (e, args["num_features"])
+    return {
+        "embed.weight": embed,
+        f"{rnn}weight_ih_l0": (gates, args.get("conv_channels", 0) or e),
+        f"{rnn}weight_hh_l0": (gates, h),
+        "head.weight": (args["num_outputs"], dirs * h + skip),
+    }
+
+
+def _check_sizes(
+    d: Path, args: Mapping[str, Any], shapes: Shapes, labels: LabelSpace, pipeline: InputPipeline
+) -> None:
+    """The config's sizes, the vocabulary and the label names against the weights' shapes."""
+    where = f"{d / WEIGHTS}"
+    for name, shape in _expected_shapes(args).items():
+        if shapes.get(name) != shape:
+            got = f"shape {shapes[name]}" if name in shapes else "no such tensor"
+            raise _config_error(where, f"{name} of shape {shape} (config.json 'model')", got)
+    for key in ("num_layers", "transformer_layers", "conv_layers"):  # ≥ 1 tensor per layer
+        if args.get(key, 1) > len(shapes):
+            raise _config_error(
+                where, f"at least {key}={args[key]} tensors", f"{len(shapes)} tensors"
+            )
+    rows, width = shapes["embed.weight"]
+    labels_at = str(d / LABELS)
+    task = args.get("task", labels.task)  # hand-built models may leave the default task
+    tagging = args.get("task", "multiclass") == "tagging"
+    if task != labels.task or tagging != (labels.task == "tagging"):
+        raise _config_error(labels_at, f"task {args.get('task')!r}", f"task {labels.task!r}")
+    if labels.num_outputs != args["num_outputs"]:
+        raise _config_error(
+            labels_at,
+            f"{args['num_outputs']} output(s), the rows of head.weight in {WEIGHTS}",
+            f"{labels.num_outputs} for task {labels.task!r} and {len(labels.classes)} name(s)",
+        )
+    if labels.task == "binary" and len(labels.classes) != 2:
+        raise _config_error(labels_at, "two class names (task binary)", f"{len(labels.classes)}")
+    if pipeline.kind == "numeric":
+        features = pipeline.model_kwargs()["num_features"]
+        norm = pipeline.normalizer
+        if args.get("num_features") != features or width != features:
+            raise _config_error(
+                d / CONFIG,
+                f"{width} input features per step (the columns of embed.weight in {WEIGHTS})",
+                f"{features}",
+            )
+        if norm is not None and norm.num_features != pipeline.num_features:
+            raise _config_error(
+                d / "normalizer.json",
+                f"statistics of {pipeline.num_features} features",
+                f"{norm.num_features}",
+            )
+        return
+    if args.get("vocab_size") is None:
+        raise _config_error(d / CONFIG, "vocab_size for an input of token ids", "num_features")
+    largest = _largest_id(pipeline)
+    if largest >= rows or (pipeline.vocab_size or 0) > rows:
+        source = CONFIG
+        if pipeline.text is not None:
+            source = "vocab.json" if pipeline.text.vocab is not None else "tokenizer.json"
+        raise _config_error(
+            d / source,
+            f"token ids below {rows} (the rows of the embedding in {WEIGHTS})",
+            f"a vocabulary of {pipeline.vocab_size} ids, up to id {largest}",
+        )
+
+
+def _largest_id(pipeline: InputPipeline) -> int:
+    """The largest id the input pipeline can emit (its embedding needs one more row)."""
+    text = pipeline.text
+    if text is None:
+        return (pipeline.vocab_size or 1) - 1
+    if text.vocab is not None:
+        largest = len(text.vocab) - 1
+    else:
+        largest = max(text.tokenizer.get_vocab(with_added_tokens=True).values(), default=0)
+    if text.bigrams is not None and len(text.bigrams):
+        largest = max(largest, text.bigrams.offset + len(text.bigrams) - 1)
+    return largest
+
+
+def _load_model(d: Path, args: Mapping[str, Any], shapes: Shapes) -> SequenceClassifier:
+    import torch
     from safetensors.torch import load_file
 
     from padless.models.classifier import build_model
 
+    where = f"{d / CONFIG} 'model'"
     try:
-        model = build_model(meta["model"], where=f"{d / 'config.json'} 'model'")
+        with torch.device("meta"):  # parameters without memory: the shapes alone
+            skeleton = build_model(args, where=where)
     except ConfigError as exc:
         raise ArtifactError(f"{exc}. Fix: {SAVE_FIX}") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    for name in sorted(set(expected) | set(shapes)):
+        if expected.get(name) != shapes.get(name):
+            want = f"shape {expected[name]}" if name in expected else "no such tensor"
+            got = f"shape {shapes[name]}" if name in shapes else "no such tensor"
+            raise _config_error(d / WEIGHTS, f"{name}: {want} (config.json 'model')", got)
+    model = build_model(args, where=where)
     try:
         state = load_file(str(d / WEIGHTS))
     except Exception as exc:  # safetensors raises its own error types
-        raise ArtifactError(
-            format_error(
-                str(d / WEIGHTS),
-                "a safetensors weights file",
-                f"unreadable ({exc})",
-                "re-save the model",
-            )
-        ) from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ArtifactError(
-            format_error(
-                str(d / WEIGHTS),
-                "weights matching config.json",
-                f"missing {missing[:5]}, unexpected {unexpected[:5]}",
-                "re-save the model",
-            )
-        )
+        got = f"unreadable ({exc})"
+        raise _config_error(d / WEIGHTS, "a safetensors weights file", got) from None
+    model.load_state_dict(state)  # every name and shape was compared above
     return model.eval()

@@ -3,14 +3,22 @@
 Shapes: B batch, T time steps (padded length), F input features per step, K ids per step,
 C outputs. :func:`backend_runner` returns one ``(inputs, lengths) -> logits`` function on numpy
 arrays whatever the backend: the artifact's PyTorch model (``eager``), or an exported file
-(``onnx``, ``torchscript``; by default in the artifact directory) after checking that its
-stamp names the artifact's weights. Only ``eager`` and ``torchscript`` import torch: the ONNX
-backend needs numpy and onnxruntime alone (the torch-free ``[edge]`` install).
+(``onnx``, ``torchscript``; by default in the artifact directory) after checking it.
+
+An exported file inside the artifact directory must be listed in its manifest: its bytes are
+read once, checked against the recorded sha256 and handed to the runtime from memory, so what
+runs is what was checked (a symlink or an unlisted file is refused). A file outside the
+directory (``--export-file``) is the caller's choice: no manifest covers it, so a warning says
+so, and only its stamp, the sha256 of the weights it was exported from, is checked. Every file
+must carry the stamp of the artifact's weights. Only ``eager`` and ``torchscript`` import
+torch: the ONNX backend needs numpy and onnxruntime alone (the torch-free ``[edge]`` install).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +30,10 @@ from padless.deploy.artifact import (
     Artifact,
     weights_digest,
 )
+from padless.deploy.manifest import read_manifest
 from padless.errors import ArtifactError, format_error
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("eager", "onnx", "torchscript")
 
@@ -79,7 +90,7 @@ def _torch_runner(module) -> Runner:
 def onnx_session(artifact: Artifact, onnx_path: str | Path | None, threads: int | None = None):
     """An ONNX Runtime CPU session for ``onnx_path`` (default ``DIR/model.onnx``) with
     ``threads`` intra-op threads, refusing a file exported from other weights."""
-    path = _exported_file(artifact, onnx_path, "onnx")
+    path, data = _exported_file(artifact, onnx_path, "onnx")
     try:
         import onnxruntime as ort
     except ImportError:
@@ -96,7 +107,7 @@ def onnx_session(artifact: Artifact, onnx_path: str | Path | None, threads: int 
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
         raise ArtifactError(
             format_error(str(path), "a valid ONNX model", f"an unreadable file ({exc})", None)
@@ -106,19 +117,33 @@ def onnx_session(artifact: Artifact, onnx_path: str | Path | None, threads: int 
     return session
 
 
-def _exported_file(artifact: Artifact, path: str | Path | None, fmt: str) -> Path:
-    """``path``, or where ``padless export --format fmt`` writes by default; it must exist."""
-    path = Path(path) if path is not None else artifact.path / DEFAULT_NAMES[fmt]
-    if not path.is_file():
+def _exported_file(artifact: Artifact, path: str | Path | None, fmt: str) -> tuple[Path, bytes]:
+    """``path`` (default: where ``padless export --format fmt`` writes) and its bytes, checked
+    against the manifest when the file is in the artifact directory; a file elsewhere is read
+    as it is, with a warning (the caller checks its stamp either way)."""
+    d = artifact.path
+    path = Path(path) if path is not None else d / DEFAULT_NAMES[fmt]
+    export = f"`padless export {d} --format {fmt} --out {path}`"
+    if not path.exists() and not path.is_symlink():
         raise ArtifactError(
             format_error(
-                str(path),
-                f"a {fmt} file exported from this model",
-                "no such file",
-                f"run `padless export {artifact.path} --format {fmt} --out {path}`",
+                str(path), f"a {fmt} file exported from this model", "no such file", f"run {export}"
             )
         )
-    return path
+    if path.parent.resolve() == d.resolve():
+        return path, read_manifest(d).read_export(path.name, fix=f"re-export it: {export}")
+    logger.warning(
+        "%s is outside the model directory %s: not covered by its manifest, so only its "
+        "weights stamp is checked",
+        path,
+        d,
+    )
+    try:
+        return path, path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(
+            format_error(str(path), f"a readable {fmt} file", f"an error ({exc.strerror})", None)
+        ) from None
 
 
 def _check_stamp(path: Path, stamped: str | None, artifact: Artifact) -> None:
@@ -137,17 +162,18 @@ def _check_stamp(path: Path, stamped: str | None, artifact: Artifact) -> None:
 def _torchscript_module(artifact: Artifact, path: str | Path | None):
     """The TorchScript archive ``path`` (default ``DIR/model-torchscript.pt``), refusing one
     exported from other weights. ``torch.jit.load`` reads TorchScript code and tensors, not
-    pickled Python objects; the stamp check runs before the module is used."""
+    pickled Python objects (from the checked bytes in memory); the stamp check runs before the
+    module is used."""
     import warnings
 
     import torch
 
-    path = _exported_file(artifact, path, "torchscript")
+    path, data = _exported_file(artifact, path, "torchscript")
     extra = {"padless.json": ""}
     try:
         with warnings.catch_warnings():  # torch.jit is deprecated in torch >= 2.10; it works
             warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
         stamped = json.loads(extra["padless.json"] or "{}").get(WEIGHTS_KEY)
     except (RuntimeError, ValueError) as exc:
         raise ArtifactError(

@@ -4,18 +4,25 @@
 or :mod:`padless.deploy.torchscript` (each checks its file against eager on a ragged batch),
 writes the file where ``padless predict --backend onnx|torchscript`` looks by default, and
 records in it the sha256 of the weights it came from, so a predictor refuses an export of
-another model (:mod:`padless.deploy.backends`).
+another model (:mod:`padless.deploy.backends`). A file written inside the model directory is
+then added to its manifest (:func:`padless.deploy.manifest.add_export`, an atomic rewrite),
+and the backends refuse it if it changes or is not listed; a file written elsewhere is
+checked by its weights stamp alone.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from padless.deploy.artifact import DEFAULT_NAMES, WEIGHTS_KEY, weights_digest
+from padless.deploy.manifest import add_export, check_name, read_manifest
 from padless.deploy.onnx import export_onnx, quantize_onnx, stamp_onnx
 from padless.errors import ExportError, format_error
+
+if TYPE_CHECKING:
+    from padless.models.classifier import SequenceClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +38,46 @@ def export_artifact(
     then dynamically quantised) or ``"torchscript"`` (:mod:`padless.deploy.torchscript`). ``out``
     defaults to ``DIR/model.onnx`` / ``DIR/model-int8.onnx`` / ``DIR/model-torchscript.pt``,
     where ``padless predict --backend onnx|torchscript`` looks. The file records the sha256 of
-    the weights it came from, so a predictor refuses an export of another model.
+    the weights it came from, so a predictor refuses an export of another model; inside the
+    model directory it is also listed in the manifest (``"manifest": true`` in the report).
     """
-    import tempfile
-
     from padless.deploy.artifact import load_artifact
 
     if fmt not in FORMATS:
         raise ExportError(
             format_error("--format", f"one of {', '.join(FORMATS)}", repr(fmt), "pick one")
         )
-    art = load_artifact(directory)
+    d = Path(directory)
+    art = load_artifact(d)
     model = art.model
     assert model is not None  # load_artifact builds the network unless model=False
-    out = Path(out) if out is not None else Path(directory) / DEFAULT_NAMES[fmt]
+    out = Path(out) if out is not None else d / DEFAULT_NAMES[fmt]
+    inside = out.parent.resolve() == d.resolve()
+    if inside and (check_name(out.name, "--out") in read_manifest(d).files or out.is_symlink()):
+        raise ExportError(
+            format_error(
+                str(out),
+                "a new file name in the model directory",
+                "a model file" if not out.is_symlink() else "a symlink",
+                "pick another --out (the default is model.onnx / model-torchscript.pt)",
+            )
+        )
     text = art.pipeline.text
     ids_per_step = 2 if text is not None and text.bigrams is not None else 1
-    digest = weights_digest(directory)
+    report = _export(model, out, fmt, ids_per_step, weights_digest(d))
+    if inside:
+        add_export(d, out.name)
+    else:
+        logger.info("%s is outside %s: not in its manifest, checked by its stamp alone", out, d)
+    return {**report, "manifest": inside}
+
+
+def _export(
+    model: SequenceClassifier, out: Path, fmt: str, ids_per_step: int, digest: str
+) -> dict[str, Any]:
+    """Write and stamp the file; the report of :func:`export_artifact`."""
+    import tempfile
+
     if fmt == "torchscript":
         from padless import __version__
         from padless.deploy.torchscript import export_torchscript

@@ -2,7 +2,8 @@
 
 Holds the FastAPI app and its lifespan (``app``), the request / response schemas
 (``schemas``), the micro-batcher that groups concurrent requests by length (``batcher``),
-streaming sessions (``sessions``) and Prometheus metrics (``monitoring``).
+streaming sessions (``sessions``), Prometheus metrics (``monitoring``) and the HTTP protocol
+with the request-head deadline and size cap (``connections``).
 
 May import: errors, config, encode, batching, models, deploy. Never train.
 """

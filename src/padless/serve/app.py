@@ -15,12 +15,22 @@ Holds :func:`create_app` (the routes and the lifespan that loads the model once)
   warm-up batch ran through it, which loads, or builds once, its C++ kernels; 503 before),
   ``GET /metrics`` (Prometheus text).
 
-Bad input never reaches the model: a body over ``max_body_bytes`` is 413, malformed JSON,
+Bad input never reaches the model, and nothing a client sends is a 500 (bodies are parsed by
+:func:`~padless.serve.schemas.parse_body`): a body over ``max_body_bytes`` is 413, a body not
+received within ``body_timeout_s`` 408; malformed or over-deep JSON, over-long numbers,
 invalid UTF-8, wrong types, empty ``inputs`` and inputs over ``max_inputs`` / ``max_steps``
 are 422 with a ``detail`` naming the field or row, the limit and the fix; a full queue is 503
-with ``Retry-After``; an unknown session 404; too many sessions 429. The model is loaded once,
-in the app's lifespan; on shutdown, requests in flight finish first (uvicorn stops accepting,
-then the batcher drains).
+with ``Retry-After``; an unknown session 404; a model that cannot stream 409; too many
+sessions 429; a client that goes away mid-request is counted as 499, never as a 500. Every
+status is in the OpenAPI schema, whose request bodies are those of the loaded model
+(:func:`~padless.serve.schemas.request_models`).
+
+Connections (:func:`serve`): a request head must arrive within ``header_timeout_s`` of the
+connection opening or of the previous response and be at most ``max_header_bytes`` (408 / 431,
+:mod:`padless.serve.connections`); beyond ``max_connections`` open connections requests are
+503 (uvicorn's ``limit_concurrency``); idle keep-alive connections close after
+``keep_alive_s``. The model is loaded once, in the app's lifespan; on shutdown, requests in
+flight finish first (uvicorn stops accepting, then the batcher drains).
 """
 
 from __future__ import annotations
@@ -33,10 +43,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Match, Route
 
@@ -49,11 +60,17 @@ from padless.serve.monitoring import Metrics, instrument
 from padless.serve.schemas import (
     AppendRequest,
     AppendResponse,
+    DeletedResponse,
+    ErrorResponse,
+    HealthResponse,
     PredictRequest,
     PredictResponse,
+    ReadyResponse,
+    RequestModels,
     SessionResponse,
     openapi_body,
     parse_body,
+    request_models,
 )
 from padless.serve.sessions import Session, SessionsFull, SessionStore
 
@@ -75,6 +92,14 @@ class State:
             threads=settings.threads,
         )
         self.tagging = self.predictor.task == "tagging"
+        pipe = self.predictor.artifact.pipeline
+        self.requests = request_models(
+            pipe.kind,
+            max_inputs=settings.max_inputs,
+            max_steps=settings.max_steps,
+            vocab_size=pipe.vocab_size,
+            num_features=pipe.num_features,
+        )
         self.metrics = Metrics()
         stats = BatchStats(on_batch=self.metrics.observe_batch)
         self.batcher = MicroBatcher(
@@ -142,6 +167,24 @@ class State:
             raise HTTPException(409, f"this model cannot stream: {self.no_stream}")
         return self.stream, self.sessions
 
+    def encode(self, inputs: list, *, cut: bool = True) -> list:
+        """Validated inputs → encoded ones; 422 when the encoder refuses one (a text with no
+        token, too many tokens, ...), naming its row. Any other error the encoder raises on a
+        client's inputs is a 422 too (logged in one line), never a 500."""
+        try:
+            return self.predictor.encode_each(
+                inputs, where="inputs", limit=self.settings.max_steps, cut=cut
+            )
+        except DataError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except Exception as exc:
+            logger.warning("inputs the encoder could not read: %s: %.200s", type(exc).__name__, exc)
+            raise HTTPException(
+                422,
+                f"inputs: expected inputs this model can encode, got ones its encoder refused "
+                f"({type(exc).__name__}). Fix: check them against the schema at /docs",
+            ) from None
+
     def _run(self, batch: list) -> list:
         """Worker thread: one length-sorted batch of encoded inputs → one logits row each."""
         x, lengths = pad(batch)
@@ -167,7 +210,79 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
     _add_probes(app)
     _add_predict(app, settings)
     _add_sessions(app, settings)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]]
+        return JSONResponse({"detail": "request: " + "; ".join(parts)}, status_code=422)
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the request bodies of the loaded model (those the endpoints
+    validate with; the generic ones before the lifespan has loaded it)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version=app.openapi_version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    state = getattr(app.state, "padless", None)
+    models = state.requests if state is not None else RequestModels(PredictRequest, AppendRequest)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    paths = schema["paths"]
+    paths["/v1/predict"]["post"]["requestBody"] = openapi_body(models.predict, components)
+    append = paths["/v1/sessions/{session_id}/append"]["post"]
+    append["requestBody"] = openapi_body(models.append, components)
+    if state is not None:
+        app.openapi_schema = schema
+    return schema
+
+
+def _text() -> dict[str, Any]:
+    """A text/plain response body (a new dict each time: FastAPI adds to those it is given)."""
+    return {"text/plain": {"schema": {"type": "string"}}}
+
+
+# What the HTTP layer answers on any route (text/plain; uvicorn and padless.serve.connections).
+_HTTP_LAYER = {
+    400: "not a valid HTTP/1.1 request",
+    408: "the request head did not arrive within header_timeout_s",
+    431: "a request head over max_header_bytes",
+    503: "over max_connections open connections (the connection is closed)",
+}
+
+
+def _responses(**why: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: the HTTP layer's, and the app's errors ``why`` (keyed
+    ``e404`` ...: a JSON ``{"detail"}``; text/plain from the HTTP layer too where it has one)."""
+    out: dict[int | str, dict[str, Any]] = {
+        code: {"description": text, "content": _text()} for code, text in _HTTP_LAYER.items()
+    }
+    for key, description in why.items():
+        code = int(key[1:])
+        doc: dict[str, Any] = {"model": ErrorResponse, "description": description}
+        if code in _HTTP_LAYER:
+            doc["description"] = f"{description}; or {_HTTP_LAYER[code]}"
+            doc["content"] = _text()
+        out[code] = doc
+    return out
+
+
+_BODY_ERRORS = {
+    "e408": "the body did not arrive within body_timeout_s",
+    "e413": "a body over max_body_bytes",
+    "e422": "invalid input: malformed or over-deep JSON, wrong types, over the limits "
+    "(max_inputs, max_steps), or a text with no token after cleaning",
+}
 
 
 def _lifespan(
@@ -208,18 +323,24 @@ def _state_of(request: Request) -> State:
 def _add_probes(app: FastAPI) -> None:
     """``GET /healthz``, ``/readyz`` and ``/metrics``."""
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthResponse, responses=_responses())
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    ready_503 = {
+        "model": ReadyResponse,
+        "description": f"warming up or stopping; or {_HTTP_LAYER[503]}",
+        "content": _text(),
+    }
+
+    @app.get("/readyz", response_model=ReadyResponse, responses={**_responses(), 503: ready_503})
     async def readyz(request: Request) -> JSONResponse:
         state = getattr(request.app.state, "padless", None)
         ok = state is not None and state.ready
         stage = state.stage if state is not None else "loading"
         return JSONResponse({"ready": ok, "stage": stage}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, responses=_responses())
     async def metrics(request: Request) -> Response:
         body, content_type = _state_of(request).metrics.render()
         return Response(body, media_type=content_type)
@@ -232,23 +353,14 @@ def _add_predict(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/predict",
         response_model=PredictResponse,
         response_model_exclude_none=True,
-        openapi_extra=openapi_body(PredictRequest),
+        responses=_responses(**_BODY_ERRORS, e503="the queue is full (see Retry-After)"),
     )
     async def predict(request: Request) -> Response:
         state = _state_of(request)
-        body = await parse_body(request, PredictRequest, settings.max_body_bytes)
-        if len(body.inputs) > settings.max_inputs:
-            raise HTTPException(
-                422,
-                f"inputs: expected at most {settings.max_inputs} inputs per request "
-                f"(max_inputs), got {len(body.inputs)}. Fix: split the request",
-            )
-        try:
-            encoded = state.predictor.encode_each(
-                body.inputs, where="inputs", limit=settings.max_steps
-            )
-        except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
+        body: Any = await parse_body(
+            request, state.requests.predict, settings.max_body_bytes, settings.body_timeout_s
+        )
+        encoded = state.encode(body.inputs)
         try:
             rows = await state.batcher.submit(encoded)
         except QueueFull:
@@ -271,7 +383,15 @@ def _add_predict(app: FastAPI, settings: ServeSettings) -> None:
 def _add_sessions(app: FastAPI, settings: ServeSettings) -> None:
     """The streaming session routes: create, append, delete."""
 
-    @app.post("/v1/sessions", response_model=SessionResponse, status_code=201)
+    @app.post(
+        "/v1/sessions",
+        response_model=SessionResponse,
+        status_code=201,
+        responses=_responses(
+            e409="this model cannot stream (the reason is in the detail)",
+            e429="max_sessions live sessions already (see Retry-After)",
+        ),
+    )
     async def create_session(request: Request) -> dict:
         _, sessions = _state_of(request).streaming()
         try:
@@ -288,18 +408,19 @@ def _add_sessions(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/sessions/{session_id}/append",
         response_model=AppendResponse,
         response_model_exclude_none=True,
-        openapi_extra=openapi_body(AppendRequest),
+        responses=_responses(
+            **_BODY_ERRORS,
+            e404="an unknown or expired session",
+            e409="this model cannot stream (the reason is in the detail)",
+        ),
     )
     async def append(session_id: str, request: Request) -> dict:
         state = _state_of(request)
         stream, session = _session(state, session_id)
-        body = await parse_body(request, AppendRequest, settings.max_body_bytes)
-        try:
-            (steps,) = state.predictor.encode_each(
-                [body.inputs], where="inputs", limit=settings.max_steps, cut=False
-            )
-        except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
+        body: Any = await parse_body(
+            request, state.requests.append, settings.max_body_bytes, settings.body_timeout_s
+        )
+        (steps,) = state.encode([body.inputs], cut=False)
         cap = state.predictor.artifact.pipeline.step_cap
         async with session.lock:
             if cap is not None and session.state.steps + len(steps) > cap:
@@ -313,7 +434,15 @@ def _add_sessions(app: FastAPI, settings: ServeSettings) -> None:
         (prediction,) = state.results([logits])
         return {"session_id": session_id, "steps": total, "prediction": prediction}
 
-    @app.delete("/v1/sessions/{session_id}")
+    @app.delete(
+        "/v1/sessions/{session_id}",
+        response_model=DeletedResponse,
+        responses=_responses(
+            e404="an unknown or expired session",
+            e409="this model cannot stream (the reason is in the detail)",
+            e422="an invalid path",
+        ),
+    )
     async def delete_session(session_id: str, request: Request) -> dict:
         state = _state_of(request)
         _session(state, session_id)  # 409 / 404 first
@@ -350,14 +479,33 @@ def serve(model_dir: str | Path, settings: ServeSettings, graceful_s: float = 30
     """Run the app with uvicorn until SIGINT / SIGTERM (then finish requests in flight)."""
     import uvicorn
 
+    from padless.serve.connections import guarded_protocol
+
     app = create_app(model_dir, settings)
+
+    def closed(reason: str) -> None:
+        state = getattr(app.state, "padless", None)
+        if state is not None:
+            state.metrics.closed.labels(reason).inc()
+
+    protocol = guarded_protocol(settings.header_timeout_s, settings.max_header_bytes, closed)
+    if protocol is None:
+        logger.warning(
+            "httptools is not installed: request heads have no deadline (header_timeout_s). "
+            "Fix: pip install 'uvicorn[standard]'"
+        )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol or "h11",
         log_level="warning",
         # uvicorn annotates int but waits with asyncio, which takes the float seconds we pass.
         timeout_graceful_shutdown=graceful_s,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
+        limit_concurrency=settings.max_connections,
+        backlog=settings.backlog,
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # h11 only
         access_log=False,
     )
     server = uvicorn.Server(config)

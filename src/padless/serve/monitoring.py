@@ -1,13 +1,17 @@
 """Prometheus metrics of the server (``GET /metrics``): requests by route and status, request
-latency, model batch sizes and times, queue depth and live streaming sessions.
+latency, model batch sizes and times, queue depth, live streaming sessions, clients that went
+away mid-request and connections the server closed.
 
 Each app has its own registry (two apps in one process, as in tests, do not share counters).
 Requests are counted by a plain ASGI middleware, so every answer is counted, errors raised
-before the endpoint (404, 405) included.
+before the endpoint (404, 405) included. A client that disconnects before its request was read
+is a client event, not a server error: it is counted with status 499 (nginx's "client closed
+request") and in ``padless_client_disconnects_total``, and logged in one line.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -19,9 +23,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.requests import ClientDisconnect
+
+logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection mid-request
 
 
 class Metrics:
@@ -54,6 +62,19 @@ class Metrics:
         )
         self.queue = Gauge("padless_queue_depth", "inputs waiting for the model", registry=r)
         self.sessions = Gauge("padless_sessions", "live streaming sessions", registry=r)
+        self.disconnects = Counter(
+            "padless_client_disconnects",
+            "clients that went away before their request was read (counted as status 499)",
+            ["method", "route"],
+            registry=r,
+        )
+        self.closed = Counter(
+            "padless_connections_closed",
+            "connections the server closed before a request head arrived, by reason "
+            "(header_timeout, header_too_large)",
+            ["reason"],
+            registry=r,
+        )
         self._series: dict[tuple, tuple] = {}
 
     def request_series(self, method: str, route: str, status: int) -> tuple:
@@ -97,15 +118,29 @@ class RequestMetrics:
                 status[0] = message["status"]
             await send(message)
 
+        gone = False
         try:
             await self.app(scope, receive, send_status)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer
+            gone, status[0] = True, CLIENT_CLOSED
         finally:
             state = getattr(self.owner.state, "padless", None)
+            name = getattr(scope.get("route"), "path", None) or "unmatched"
             if state is not None:
-                name = getattr(scope.get("route"), "path", None) or "unmatched"
                 count, latency = state.metrics.request_series(scope["method"], name, status[0])
                 count.inc()
                 latency.observe(time.perf_counter() - start)
+                if gone:
+                    state.metrics.disconnects.labels(scope["method"], name).inc()
+            if gone:
+                client = scope.get("client") or ("?", 0)
+                logger.info(
+                    "client %s:%s went away before its %s %s was read (counted as %d)",
+                    *client[:2],
+                    scope["method"],
+                    name,
+                    CLIENT_CLOSED,
+                )
 
 
 def instrument(app) -> None:

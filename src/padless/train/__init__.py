@@ -4,9 +4,9 @@ Holds :func:`train` (``loop``: the entry point, which owns its loop, in phases),
 moving parts and their setup (``run``), the batch sampler and learning-rate schedule
 (``schedule``), the per-epoch bookkeeping of best epoch and early stopping (``epochs``),
 starting fresh or resuming from checkpoints (``resume``), atomic checkpoint files with RNG
-state (``checkpoint``), torchrun / DDP process groups (``distributed``), device / AMP / memory
-decisions (``hardware``), language-model pre-training (``pretrain``) and the PNG report
-(``report``).
+state (``checkpoint``), the run directory's lock, checks and whole-or-nothing writes
+(``outdir``), torchrun / DDP process groups (``distributed``), device / AMP / memory decisions
+(``hardware``), language-model pre-training (``pretrain``) and the PNG report (``report``).
 
 May import: everything below it (errors, config, data, encode, batching, models, evaluation)
 and :mod:`padless.deploy.artifact` to write the trained model. Nothing imports train except

@@ -2,8 +2,12 @@
 
 One file per epoch, ``epoch-NNNN.pt``, written atomically (temp file in the same directory,
 fsync, ``os.replace``, fsync of the directory), so a run killed with SIGKILL leaves either the
-old or the new checkpoint, never half of one. Files are read with ``torch.load(weights_only=True)``:
-nothing in them is unpickled beyond tensors and plain containers, so no code runs on load.
+old or the new checkpoint, never half of one. A save checks the disk has room for it first
+(:func:`state_bytes`); a full disk, a file-size limit or a read-only directory met while
+writing becomes a :class:`~padless.errors.TrainingError` naming the file, the bytes needed and
+the checkpoint to resume from (:mod:`padless.train.outdir`), and the temp file is removed.
+Files are read with ``torch.load(weights_only=True)``: nothing in them is unpickled beyond
+tensors and plain containers, so no code runs on load.
 
 Everything a checkpoint holds must survive that loader: tensors, ``bool``/``int``/``float``/
 ``complex``/``str``/``bytes``/``None``, ``dict``/``OrderedDict``/``list``/``tuple``/``set``,
@@ -20,13 +24,14 @@ import re
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
 
 from padless import __version__
 from padless.errors import ArtifactError, format_error
+from padless.train.outdir import check_space, writing
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,21 @@ _TEMP_FILE = re.compile(r"\.epoch-\d+\.pt\..*\.tmp")
 # Leaf types torch.load(weights_only=True) rebuilds (checked empirically on torch 2.13).
 _LEAVES = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
 _TENSORS = (torch.Tensor, torch.nn.Parameter)
+_SLACK = 16 * 1024  # bytes of a checkpoint beyond its tensors and strings (pickle, zip records)
+
+
+def state_bytes(obj: Any) -> int:
+    """About how many bytes ``obj`` takes on disk: tensor data and strings exactly, 8 bytes per
+    other leaf (a lower bound: the file adds pickle and zip records)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.nelement() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(state_bytes(k) + state_bytes(v) for k, v in obj.items())
+    if isinstance(obj, (list, tuple, set)):
+        return sum(state_bytes(v) for v in obj)
+    if isinstance(obj, (str, bytes)):
+        return len(obj)
+    return 8
 
 
 def _encode_np(obj: Any) -> Any:
@@ -134,6 +154,25 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class _Recorded:
+    """A binary file that keeps its write error: ``torch.save`` reports one as a RuntimeError
+    ("file write failed") that names no cause."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self.f.write(data))
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def _short(exc: BaseException) -> str:
     """One line of an exception message (torch's weights_only errors span a page)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -188,12 +227,30 @@ class CheckpointManager:
         payload = {**state, "epoch": epoch, "format": FORMAT, "version": FORMAT_VERSION}
         payload["padless_version"] = __version__
         _check_loadable(payload, "checkpoint state")
-        self.directory.mkdir(parents=True, exist_ok=True)
         final = self.path_for(epoch)
+        previous = self.latest()
+        then = f"rerun with --resume to continue from {previous}" if previous else ""
+        need, what = state_bytes(payload) + _SLACK, f"write checkpoint {final.name}"
+        with writing(final, what, need, then):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            check_space(final, need, what, then)
+            self._write(payload, final)
+        _fsync_dir(self.directory)
+        logger.info("saved checkpoint %s", final)
+        self._prune()
+        return final
+
+    def _write(self, payload: dict[str, Any], final: Path) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
+                recorded = _Recorded(f)
+                try:
+                    torch.save(payload, cast(IO[bytes], recorded))  # it only writes
+                except RuntimeError as exc:
+                    if recorded.error is None:
+                        raise
+                    raise recorded.error from exc
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
@@ -201,10 +258,6 @@ class CheckpointManager:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(self.directory)
-        logger.info("saved checkpoint %s", final)
-        self._prune()
-        return final
 
     def _prune(self) -> None:
         for p in self.checkpoints()[: -self.keep]:
@@ -222,6 +275,11 @@ class CheckpointManager:
         """Load ``path``, or the newest readable checkpoint (falling back past corrupt ones)."""
         if path is not None:
             return _read(Path(path))
+        return self.newest()[1]
+
+    def newest(self) -> tuple[Path, dict[str, Any]]:
+        """(path, state) of the newest readable checkpoint: corrupt newer ones are skipped
+        with a warning naming each and why."""
         files = self.checkpoints()[::-1]
         if not files:
             raise ArtifactError(
@@ -235,11 +293,16 @@ class CheckpointManager:
         errors: list[ArtifactError] = []
         for i, p in enumerate(files):
             try:
-                return _read(p)
+                return p, _read(p)
             except ArtifactError as exc:
                 errors.append(exc)
                 if i + 1 < len(files):
-                    logger.warning("%s (falling back to %s)", exc, files[i + 1].name)
+                    logger.warning(
+                        "skipping checkpoint %s, falling back to %s: %s",
+                        p.name,
+                        files[i + 1].name,
+                        exc,
+                    )
         if len(errors) == 1:
             raise errors[0]
         raise ArtifactError(

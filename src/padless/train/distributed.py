@@ -10,8 +10,9 @@ What the loop does with it (see :mod:`padless.train.loop`): the samplers shard b
 equal step counts per rank; gradients are averaged by ``DistributedDataParallel`` (skipped with
 ``no_sync`` on the accumulation steps before the last); epoch sums (loss, examples, tokens) are
 summed over ranks; evaluation runs each rank on every ``world_size``-th row and gathers the
-outputs, so metrics equal a single process's; rank 0 alone writes checkpoints, metrics and the
-artifact.
+outputs, so metrics equal a single process's; rank 0 alone claims the output directory (every
+rank shares its verdict, :func:`padless.train.outdir.claim`) and writes checkpoints, metrics
+and the artifact.
 """
 
 from __future__ import annotations
@@ -133,7 +134,11 @@ def device_for(world: World, device: torch.device) -> torch.device:
     return device
 
 
-def teardown(world: World) -> None:
+def teardown(world: World, clean: bool = True) -> None:
+    """Leave the process group: after a barrier when the run ended ``clean``; at once after
+    an error, which may have struck this rank alone (rank 0 writing to a full disk) while the
+    others wait in another collective: torchrun then stops them when this process exits."""
     if world.distributed and dist.is_initialized():
-        dist.barrier()
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()

@@ -23,6 +23,13 @@ clipping, length-bucketed batches, a scheduler (ReduceLROnPlateau by default, co
 one-cycle), optional AMP and torch.compile, early stopping and the best validation epoch kept.
 ``resume=True`` continues from the newest checkpoint (model, optimizer, scheduler, sampler
 epoch, RNG states) and ends with the same metrics as an uninterrupted run.
+
+The run holds ``out_dir`` from start to end (:func:`padless.train.outdir.claim`): a second
+training into it is refused, and so is a directory holding an earlier run unless ``resume``
+or ``overwrite``. Nothing is written half: checkpoints, ``metrics.json`` and the artifact
+appear whole (the artifact is built beside ``model/`` and renamed into place), and a full or
+read-only disk stops the run with a :class:`~padless.errors.TrainingError` naming the path,
+the bytes needed and the checkpoint to resume from.
 """
 
 from __future__ import annotations
@@ -49,8 +56,9 @@ from padless.deploy.artifact import save_artifact
 from padless.errors import TrainingError, config_error
 from padless.evaluation.losses import compute_loss, correct_count
 from padless.evaluation.runner import run_split
-from padless.train.checkpoint import capture_rng
+from padless.train.checkpoint import capture_rng, state_bytes
 from padless.train.distributed import World, setup, teardown
+from padless.train.outdir import check_space, claim, staged_dir, write_text, writing
 from padless.train.resume import epoch_state, start
 from padless.train.run import Run, build_run
 
@@ -63,9 +71,18 @@ HEADLINE = ("accuracy", "macro_f1", "roc_auc", "micro_f1", "mse", "mae", "r2")
 
 
 def train(
-    cfg: Config, out_dir: str | Path, *, quiet: bool = False, resume: bool = False
+    cfg: Config,
+    out_dir: str | Path,
+    *,
+    quiet: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train per ``cfg`` into ``out_dir`` (see the module docstring); returns the metrics.
+
+    ``out_dir`` must not hold an earlier run (``model/``, ``metrics.json``, checkpoints) unless
+    ``resume`` (continue it) or ``overwrite`` (remove its outputs first), and no other training
+    may be using it.
 
     With ``train.flush_denormal`` (default) denormal floats are flushed to zero while training:
     LSTM backward on CPU produces them past ~190 steps and then runs ~10x slower. The flag is
@@ -76,12 +93,16 @@ def train(
     flushed = cfg.train.flush_denormal and torch.set_flush_denormal(True)
     deterministic = torch.are_deterministic_algorithms_enabled()
     world = setup(cfg.train.device)  # torchrun: join the process group; else a world of one
+    out, clean = Path(out_dir), False
     try:
-        if cfg.train.deterministic:
-            torch.use_deterministic_algorithms(True)
-        return _train(cfg, Path(out_dir), quiet or not world.main, resume, world)
+        with claim(out, world, resume=resume, overwrite=overwrite):
+            if cfg.train.deterministic:
+                torch.use_deterministic_algorithms(True)
+            metrics = _train(cfg, out, quiet or not world.main, resume, world)
+        clean = True
+        return metrics
     finally:
-        teardown(world)
+        teardown(world, clean)
         if flushed:
             torch.set_flush_denormal(False)
         torch.use_deterministic_algorithms(deterministic)
@@ -91,6 +112,9 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> d
     """The phases in order: setup, start, the epochs, finish."""
     started = time.perf_counter()
     run = build_run(cfg, out, quiet, world)
+    if world.main:  # a checkpoint holds the weights, AdamW's two moments and the best weights
+        need = 4 * state_bytes(run.model.state_dict())
+        check_space(out / "checkpoints", need, "write the first checkpoint")
     first = start(run, resume)
     board = _open_logs(run)
     for epoch in range(first, cfg.train.epochs):
@@ -296,7 +320,8 @@ def _open_logs(run: Run) -> SummaryWriter | None:
     if not run.world.main:
         return None
     lines = "".join(json.dumps(r) + "\n" for r in run.book.history)
-    (run.out / "metrics.jsonl").write_text(lines, encoding="utf-8")
+    with writing(run.out / "metrics.jsonl", "write the epoch log"):
+        write_text(run.out / "metrics.jsonl", lines)
     return _tensorboard(run.out) if run.cfg.train.tensorboard else None
 
 
@@ -307,8 +332,9 @@ def _end_epoch(run: Run, epoch: int, record: dict[str, Any], board: SummaryWrite
     rngs = run.world.gather(capture_rng())  # every rank's, so --resume restores each its own
     if not run.world.main:
         return
-    with (run.out / "metrics.jsonl").open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    with writing(run.out / "metrics.jsonl", "append to the epoch log"):
+        with (run.out / "metrics.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
     if board is not None:
         for key, x in record.items():
             if key != "epoch":
@@ -371,18 +397,26 @@ def _finish(run: Run, started: float) -> dict[str, Any]:
     if not world.main:  # rank 0 writes the artifact, metrics and report
         return metrics
     run.model.cpu()
-    save_artifact(
-        out / "model",
-        run.model,
-        run.model_kwargs,
-        data.labels,
-        data.pipeline,
-        metrics={k: metrics[k] for k in data.splits},
-        data_config=cfg.to_dict()["data"],
-    )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    latest = run.checkpoints.latest()
+    then = f"rerun with --resume: it only writes the outputs, from {latest}" if latest else ""
+    need = state_bytes(run.model.state_dict()) + 1024 * 1024  # weights, vocabulary, JSON
+    with writing(out / "model", "write the model artifact", need, then):
+        check_space(out / "model", need, "write the model artifact", then)
+        with staged_dir(out / "model") as staged:  # model/ appears whole, or not at all
+            save_artifact(
+                staged,
+                run.model,
+                run.model_kwargs,
+                data.labels,
+                data.pipeline,
+                metrics={k: metrics[k] for k in data.splits},
+                data_config=cfg.to_dict()["data"],
+            )
+    with writing(out / "metrics.json", "write the final metrics", then=then):
+        write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     from padless.train.report import write_report  # matplotlib: only once training is done
 
-    write_report(out / "report", metrics, list(data.labels.classes))
+    with writing(out / "report", "write the report", then=then):
+        write_report(out / "report", metrics, list(data.labels.classes))
     logger.info("wrote %s, %s and %s", out / "model", out / "metrics.json", out / "report")
     return metrics

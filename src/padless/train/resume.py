@@ -2,8 +2,10 @@
 
 A run starts in one of three ways (:func:`start`):
 
-* fresh: old checkpoints are removed and, with ``pretrain.epochs``, the model is pre-trained as
-  a language model (:mod:`padless.train.pretrain`) and saved to ``checkpoints/pretrain/``;
+* fresh (into a directory that holds no earlier run, or with ``--overwrite``: see
+  :mod:`padless.train.outdir`): leftover checkpoints are removed and, with ``pretrain.epochs``,
+  the model is pre-trained as a language model (:mod:`padless.train.pretrain`) and saved to
+  ``checkpoints/pretrain/``;
 * ``--resume`` after pre-training, killed before the first epoch ended: the pre-trained
   weights, pre-training records and RNG state are restored, training starts at epoch 0;
 * ``--resume`` from the newest epoch checkpoint: model, optimizer, scheduler, scaler, the
@@ -76,21 +78,22 @@ def check_resume(saved: dict[str, Any], cfg: Config) -> None:
             "--resume",
             "the config of the checkpointed run (only train.epochs may change)",
             "; ".join(diffs[:5]),
-            "resume with the original config, or start a new run in another --out directory",
+            "resume with the original config, or start a new run in another --out "
+            "(or replace this one with --overwrite)",
         )
 
 
 def _from_checkpoint(run: Run) -> int:
-    """Restore the newest epoch checkpoint into ``run``; returns the epoch it ended."""
-    path = run.checkpoints.latest()
-    if path is None:
+    """Restore the newest readable epoch checkpoint into ``run``; returns the epoch it ended.
+    The log names the file actually loaded (corrupt newer ones are skipped with a warning)."""
+    if run.checkpoints.latest() is None:
         raise config_error(
             "--resume",
             f"a checkpoint in {run.out / 'checkpoints'}",
             "none",
             "run without --resume to start training",
         )
-    state = run.checkpoints.load()
+    path, state = run.checkpoints.newest()
     check_resume(state["config"], run.cfg)
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
@@ -108,12 +111,12 @@ def _from_checkpoint(run: Run) -> int:
 
 def _after_pretraining(run: Run, pre: CheckpointManager) -> None:
     """Killed after pre-training, before the first epoch ended: restore the pre-trained run."""
-    state = pre.load()
+    path, state = pre.newest()
     check_resume(state["config"], run.cfg)
     run.model.load_state_dict(state["model"])
     run.book.pretrain = state["pretrain"]
     restore_rng(state["rng"])
-    logger.info("resuming after language-model pre-training from %s", pre.latest())
+    logger.info("resuming after language-model pre-training from %s", path)
 
 
 def _fresh(run: Run, pre: CheckpointManager) -> None:
