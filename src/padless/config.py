@@ -54,7 +54,7 @@ class DataConfig:
     k-step patches (k*F features per step). A malformed table row (an unclosed quote, a wrong
     number of fields) raises naming the file and line; ``skip_bad_rows`` skips and counts it
     instead, and ``check_multiline = false`` trusts every quoted field that spans lines (see
-    :mod:`padless.data.tables`).
+    :mod:`padless.data.delimited`).
     """
 
     source: str = "imdb-sample"

@@ -9,10 +9,11 @@ verifies its sha256 (:func:`download` never leaves a partial file behind).
 :func:`imdb_sample` loads the 2,500-review sample shipped with the package (no network).
 Unsafe or non-regular tarball members are skipped and counted in ``dataset.skipped``.
 
-A CSV is streamed through the strict table parser (:class:`padless.data.tables.DelimitedReader`):
-a malformed row (an unclosed quote, a wrong number of fields) is never merged with the next
-one; it raises naming the file and line or, with ``skip_bad_rows=True``, is skipped, counted in
-``dataset.skipped["bad_rows"]`` and logged with its line.
+A CSV is streamed through the strict table parser
+(:class:`padless.data.delimited.DelimitedReader`): a malformed row (an unclosed quote, a wrong
+number of fields) is never merged with the next one; it raises naming the file and line or,
+with ``skip_bad_rows=True``, is skipped, counted in ``dataset.skipped["bad_rows"]`` and logged
+with its line.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from padless.data.dataset import TextDataset
-from padless.data.tables import BadRows, DelimitedReader
+from padless.data.delimited import BadRows, DelimitedReader
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def imdb(
     symlinks and other non-regular files are skipped and counted in ``dataset.skipped``.
     A malformed CSV row raises naming its line unless ``skip_bad_rows`` (counted as
     ``bad_rows``); ``check_multiline=False`` trusts quoted fields that span lines (see
-    :mod:`padless.data.tables`).
+    :mod:`padless.data.delimited`).
     """
     wanted = _check_splits(splits)
     if path is None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from padless.data.dataset import SequenceDataset
+from padless.data.delimited import BadRows
 from padless.data.numeric import (
     NAN_POLICIES,
     Item,
@@ -38,7 +39,7 @@ from padless.data.numeric import (
     _number,
     _require_file,
 )
-from padless.data.tables import BadRows, Columns, infer_format, read_columns
+from padless.data.tables import Columns, infer_format, read_columns
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ def read_long_table(
 
     Malformed rows raise unless ``skip_bad_rows=True``, which counts them in
     ``dataset.skipped['bad_rows']`` and logs their first line numbers; ``check_multiline=False``
-    trusts quoted fields that span lines (see :mod:`padless.data.tables`).
+    trusts quoted fields that span lines (see :mod:`padless.data.delimited`).
     """
     path = Path(path)
     _check_choice("nan_policy", nan_policy, NAN_POLICIES)

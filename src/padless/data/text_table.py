@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from padless.data.dataset import Label, TextDataset
-from padless.data.tables import BadRows, read_table
+from padless.data.delimited import BadRows
+from padless.data.tables import read_table
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def read_text_table(
     ``dataset.skipped['empty_text']``. Malformed rows raise unless ``skip_bad_rows=True``,
     which counts them in ``dataset.skipped['bad_rows']`` and logs their first line numbers;
     ``check_multiline=False`` trusts quoted fields that span lines (see
-    :mod:`padless.data.tables`).
+    :mod:`padless.data.delimited`).
     """
     p = Path(path)
     bad = BadRows() if skip_bad_rows else None

@@ -1,14 +1,16 @@
 """Using a trained model: the artifact, prediction, exports and evaluation.
 
-Holds the self-describing model directory (``artifact``) and its ``manifest`` (every file
-listed with its sha256, verified before it is read), :class:`Predictor` and :func:`load`
+Holds the self-describing model directory (``artifact``), its ``manifest`` (every file listed
+with its sha256, verified before it is read) and the checks of its ``weights`` (the safetensors
+header and the sizes it implies, before allocation), :class:`Predictor` and :func:`load`
 (``predict``) over the eager, ONNX Runtime and TorchScript backends (``backends``), streamed
 prediction input files (``inputs``), the ONNX and TorchScript exports (``onnx``,
 ``torchscript``, dispatched by ``export``) with their eager-parity helpers (``parity``), and
 ``padless evaluate`` (``evaluate``).
 
 May import: errors, config, data, encode, batching, models, evaluation. Never train. The ONNX
-path (artifact, manifest, predict, backends, inputs) imports no torch, for the edge install.
+path (artifact, manifest, weights, predict, backends, inputs) imports no torch, for the edge
+install.
 """
 
 from typing import TYPE_CHECKING

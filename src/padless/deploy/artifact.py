@@ -17,10 +17,11 @@ Loading trusts nothing it has not checked. The manifest comes first: every file 
 listed there and match its digest (a file it does not list is never read). ``config.json`` is
 then checked against its schema (known keys and types, sizes ≥ 1), and the sizes it declares,
 the vocabulary and the label names are compared with the tensor shapes in the safetensors
-header (read alone, capped at :data:`MAX_HEADER_BYTES`) before any network is built, so a
-forged size cannot make the loader allocate memory and a vocabulary with more ids than the
-embedding has rows cannot load. With PyTorch, a skeleton of the network built on the ``meta``
-device (no memory) is compared tensor by tensor with the header before the real one is built.
+header (read alone, capped in size) before any network is built, so a forged size cannot make
+the loader allocate memory and a vocabulary with more ids than the embedding has rows cannot
+load. With PyTorch, a skeleton of the network built on the ``meta`` device (no memory) is
+compared tensor by tensor with the header before the real one is built. The checks against
+the weights are :mod:`padless.deploy.weights`.
 
 ``load_artifact(d, model=False)`` reads everything but the network and needs no PyTorch: what
 the ONNX backend of :mod:`padless.deploy.predict` runs on.
@@ -31,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +40,20 @@ from typing import TYPE_CHECKING, Any
 from padless import __version__
 from padless.config import config_from_dict
 from padless.deploy.manifest import MANIFEST, read_manifest, verify_manifest, write_manifest
+from padless.deploy.weights import (
+    CONFIG,
+    LABELS,
+    SAVE_FIX,
+    WEIGHTS,
+    Shapes,
+    check_network,
+    check_sizes,
+    weight_shapes,
+)
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline
 from padless.errors import ArtifactError, ConfigError, format_error, read_saved_json
-from padless.models.names import GATES, TASKS
+from padless.models.names import TASKS
 
 if TYPE_CHECKING:
     from padless.models.classifier import SequenceClassifier
@@ -65,10 +75,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-LABELS = "labels.json"
-SAVE_FIX = "re-save the model"
 # Exported files padless looks for in the artifact directory, by `padless export --format`.
 DEFAULT_NAMES = {
     "onnx": "model.onnx",
@@ -76,10 +82,6 @@ DEFAULT_NAMES = {
     "torchscript": "model-torchscript.pt",
 }
 WEIGHTS_KEY = "padless.weights_sha256"  # export metadata: the artifact weights it came from
-MAX_HEADER_BYTES = 16 << 20  # a safetensors header lists each tensor in ~100 bytes
-_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2}
-_DTYPE_BYTES |= {"F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
-Shapes = dict[str, tuple[int, ...]]
 
 
 @dataclass
@@ -175,7 +177,7 @@ def load_artifact(directory: str | Path, model: bool = True) -> Artifact:
         manifest.digest(name)
     pipeline = InputPipeline.load(d, meta)
     shapes = weight_shapes(d / WEIGHTS)
-    _check_sizes(d, meta["model"], shapes, labels, pipeline)
+    check_sizes(d, meta["model"], shapes, labels, pipeline)
     net = _load_model(d, meta["model"], shapes) if model else None
     return Artifact(model=net, labels=labels, pipeline=pipeline, meta=meta, path=d)
 
@@ -285,174 +287,13 @@ def _read_config(path: Path) -> dict[str, Any]:
     return meta
 
 
-# --------------------------------------------------------------- sizes against the weights
-def weight_shapes(path: Path) -> Shapes:
-    """Tensor name → shape from the header of the safetensors file ``path``, checked against
-    the file's size (each tensor's bytes, all of them tiling the data). Only the header is read,
-    at most :data:`MAX_HEADER_BYTES` of it; needs neither PyTorch nor numpy."""
-
-    def bad(got: str) -> ArtifactError:
-        return _config_error(path, "a safetensors weights file", got)
-
-    with path.open("rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if n < 2 or n > min(MAX_HEADER_BYTES, size - 8):
-            raise bad(f"a header length of {n} bytes in a file of {size}")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except ValueError as exc:
-            raise bad(f"an unreadable header ({exc})") from None
-    if not isinstance(header, dict):
-        raise bad(f"a header that is a {type(header).__name__}")
-    header.pop("__metadata__", None)
-    shapes: Shapes = {}
-    spans = []
-    for name, info in header.items():
-        entry = _header_entry(info)
-        if entry is None:
-            raise bad(f"a malformed entry for tensor {name!r}: {str(info)[:120]}")
-        shapes[name], begin, stop = entry
-        spans.append((begin, stop))
-    end = 0
-    for begin, stop in sorted(spans):
-        if begin != end:
-            raise bad(f"tensor data that does not tile the file (a gap or overlap at {end})")
-        end = stop
-    if end != size - 8 - n:
-        raise bad(f"{size - 8 - n} bytes of tensor data where the header describes {end}")
-    return shapes
-
-
-def _header_entry(info: Any) -> tuple[tuple[int, ...], int, int] | None:
-    """(shape, begin, end) of one safetensors header entry, or None if it is malformed: an
-    unknown dtype, a shape or offsets that are not integers, a byte span of the wrong size."""
-    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        return None
-    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-    if dtype not in _DTYPE_BYTES or not isinstance(shape, list) or not isinstance(offsets, list):
-        return None
-    if not all(_is_int(s) and s >= 0 for s in shape) or len(offsets) != 2:
-        return None
-    begin, end = offsets
-    if (
-        not (_is_int(begin) and _is_int(end))
-        or end - begin != math.prod(shape) * _DTYPE_BYTES[dtype]
-    ):
-        return None
-    return tuple(shape), begin, end
-
-
-def _expected_shapes(args: Mapping[str, Any]) -> Shapes:
-    """The tensors whose sizes the config declares: the embedding, the first recurrent layer
-    and the head (:class:`~padless.models.classifier.SequenceClassifier`'s names). Together they
-    bound every size, so nothing absurd gets as far as the full comparison."""
-    e, h = args.get("embedding_dim", 128), args.get("hidden_size", 128)
-    gates = GATES.get(args.get("cell", "lstm"), 1) * h
-    dirs = 2 if args.get("bidirectional", True) else 1
-    skip = e if args.get("embedding_skip", False) else 0
-    rnn = "encoder.recurrent." if args.get("transformer_layers", 0) else "encoder."
-    embed = (args["vocab_size"], e) if args.get("vocab_size") else (e, args["num_features"])
-    return {
-        "embed.weight": embed,
-        f"{rnn}weight_ih_l0": (gates, args.get("conv_channels", 0) or e),
-        f"{rnn}weight_hh_l0": (gates, h),
-        "head.weight": (args["num_outputs"], dirs * h + skip),
-    }
-
-
-def _check_sizes(
-    d: Path, args: Mapping[str, Any], shapes: Shapes, labels: LabelSpace, pipeline: InputPipeline
-) -> None:
-    """The config's sizes, the vocabulary and the label names against the weights' shapes."""
-    where = f"{d / WEIGHTS}"
-    for name, shape in _expected_shapes(args).items():
-        if shapes.get(name) != shape:
-            got = f"shape {shapes[name]}" if name in shapes else "no such tensor"
-            raise _config_error(where, f"{name} of shape {shape} (config.json 'model')", got)
-    for key in ("num_layers", "transformer_layers", "conv_layers"):  # ≥ 1 tensor per layer
-        if args.get(key, 1) > len(shapes):
-            raise _config_error(
-                where, f"at least {key}={args[key]} tensors", f"{len(shapes)} tensors"
-            )
-    rows, width = shapes["embed.weight"]
-    labels_at = str(d / LABELS)
-    task = args.get("task", labels.task)  # hand-built models may leave the default task
-    tagging = args.get("task", "multiclass") == "tagging"
-    if task != labels.task or tagging != (labels.task == "tagging"):
-        raise _config_error(labels_at, f"task {args.get('task')!r}", f"task {labels.task!r}")
-    if labels.num_outputs != args["num_outputs"]:
-        raise _config_error(
-            labels_at,
-            f"{args['num_outputs']} output(s), the rows of head.weight in {WEIGHTS}",
-            f"{labels.num_outputs} for task {labels.task!r} and {len(labels.classes)} name(s)",
-        )
-    if labels.task == "binary" and len(labels.classes) != 2:
-        raise _config_error(labels_at, "two class names (task binary)", f"{len(labels.classes)}")
-    if pipeline.kind == "numeric":
-        features = pipeline.model_kwargs()["num_features"]
-        norm = pipeline.normalizer
-        if args.get("num_features") != features or width != features:
-            raise _config_error(
-                d / CONFIG,
-                f"{width} input features per step (the columns of embed.weight in {WEIGHTS})",
-                f"{features}",
-            )
-        if norm is not None and norm.num_features != pipeline.num_features:
-            raise _config_error(
-                d / "normalizer.json",
-                f"statistics of {pipeline.num_features} features",
-                f"{norm.num_features}",
-            )
-        return
-    if args.get("vocab_size") is None:
-        raise _config_error(d / CONFIG, "vocab_size for an input of token ids", "num_features")
-    largest = _largest_id(pipeline)
-    if largest >= rows or (pipeline.vocab_size or 0) > rows:
-        source = CONFIG
-        if pipeline.text is not None:
-            source = "vocab.json" if pipeline.text.vocab is not None else "tokenizer.json"
-        raise _config_error(
-            d / source,
-            f"token ids below {rows} (the rows of the embedding in {WEIGHTS})",
-            f"a vocabulary of {pipeline.vocab_size} ids, up to id {largest}",
-        )
-
-
-def _largest_id(pipeline: InputPipeline) -> int:
-    """The largest id the input pipeline can emit (its embedding needs one more row)."""
-    text = pipeline.text
-    if text is None:
-        return (pipeline.vocab_size or 1) - 1
-    if text.vocab is not None:
-        largest = len(text.vocab) - 1
-    else:
-        largest = max(text.tokenizer.get_vocab(with_added_tokens=True).values(), default=0)
-    if text.bigrams is not None and len(text.bigrams):
-        largest = max(largest, text.bigrams.offset + len(text.bigrams) - 1)
-    return largest
-
-
 def _load_model(d: Path, args: Mapping[str, Any], shapes: Shapes) -> SequenceClassifier:
-    import torch
     from safetensors.torch import load_file
 
     from padless.models.classifier import build_model
 
-    where = f"{d / CONFIG} 'model'"
-    try:
-        with torch.device("meta"):  # parameters without memory: the shapes alone
-            skeleton = build_model(args, where=where)
-    except ConfigError as exc:
-        raise ArtifactError(f"{exc}. Fix: {SAVE_FIX}") from None
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    for name in sorted(set(expected) | set(shapes)):
-        if expected.get(name) != shapes.get(name):
-            want = f"shape {expected[name]}" if name in expected else "no such tensor"
-            got = f"shape {shapes[name]}" if name in shapes else "no such tensor"
-            raise _config_error(d / WEIGHTS, f"{name}: {want} (config.json 'model')", got)
-    model = build_model(args, where=where)
+    check_network(d, args, shapes)  # a skeleton on the meta device, tensor by tensor
+    model = build_model(args, where=f"{d / CONFIG} 'model'")
     try:
         state = load_file(str(d / WEIGHTS))
     except Exception as exc:  # safetensors raises its own error types

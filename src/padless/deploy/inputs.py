@@ -5,7 +5,7 @@ recognised by content):
 
 * a table, ``.csv``, ``.tsv``, ``.parquet`` (``.pq``): one input per row, from its text column
   (``text_column``), read like training data: CSV / TSV strictly, so a stray quote never merges
-  rows (see :mod:`padless.data.tables`), each row exactly one input, in order;
+  rows (see :mod:`padless.data.delimited`), each row exactly one input, in order;
 * JSON lines, ``.jsonl`` / ``.ndjson`` / ``.json``, or input whose first non-empty line starts
   with ``{``: each line's ``text_column`` field, else its ``text`` or ``inputs`` field (a text,
   or a token-id / numeric sequence, what numeric models read);
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from padless.data.tables import DelimitedReader
+from padless.data.delimited import DelimitedReader
 from padless.errors import data_error, import_optional
 
 _TABLES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -60,7 +60,7 @@ def read_inputs(
     Tables give the ``text_column`` of each row (an empty text is refused: each row gets one
     prediction); plain lines are one text each (empty lines are refused); JSON lines give each
     line's ``text_column``, ``text`` or ``inputs`` field (blank lines are skipped).
-    ``check_multiline``: see :class:`padless.data.tables.DelimitedReader`. ``offset`` is the
+    ``check_multiline``: see :class:`padless.data.delimited.DelimitedReader`. ``offset`` is the
     0-based input number of the chunk's first input; errors name the file and line.
     ``progress(n)`` is called with the bytes of the file read for each chunk.
     """
