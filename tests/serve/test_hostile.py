@@ -90,7 +90,9 @@ def test_slow_clients_do_not_slow_normal_ones_or_leak(models):
         print(report)  # noqa: T201
         assert fds_during >= fds_before + 0.95 * (HEADS + BODIES), report  # they were held
         assert stats["closed_by_server"] >= HEADS + BODIES, report  # ...until the deadlines
-        assert stats["answered_408"] >= HEADS + BODIES, report
+        # ... most with a 408 first: an attacker's byte that reaches a socket the server has just
+        # closed draws a TCP reset, which can discard the 408 before the attacker reads it.
+        assert stats["answered_408"] >= 0.95 * (HEADS + BODIES), report
         assert p99["loaded"] <= 2 * p99["unloaded"], report
         assert fds_after <= fds_before + 2, report  # every attacker's socket was released
         assert rss_after <= rss_before + RSS_SLACK_KIB, report
