@@ -31,7 +31,7 @@ import torch
 
 from padless import __version__
 from padless.errors import ArtifactError, format_error
-from padless.train.outdir import check_space, writing
+from padless.train.outdir import check_space, fsync_path, writing
 
 logger = logging.getLogger(__name__)
 
@@ -141,19 +141,6 @@ def _check_loadable(obj: Any, where: str) -> None:
     )
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class _Recorded:
     """A binary file that keeps its write error: ``torch.save`` reports one as a RuntimeError
     ("file write failed") that names no cause."""
@@ -235,7 +222,7 @@ class CheckpointManager:
             self.directory.mkdir(parents=True, exist_ok=True)
             check_space(final, need, what, then)
             self._write(payload, final)
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
         logger.info("saved checkpoint %s", final)
         self._prune()
         return final

@@ -50,6 +50,7 @@ __all__ = [
     "OUTPUTS",
     "check_space",
     "check_writable",
+    "fsync_path",
     "claim",
     "run_files",
     "staged_dir",
@@ -195,8 +196,8 @@ def staged_dir(final: Path) -> Iterator[Path]:
         yield tmp
         for p in tmp.rglob("*"):
             if p.is_file():
-                _fsync(p)
-        _fsync(tmp)
+                fsync_path(p)
+        fsync_path(tmp)
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
             os.replace(final, old)  # a directory replaces an empty one
@@ -204,7 +205,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _fsync(final.parent)
+        fsync_path(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -348,7 +349,8 @@ def _umask() -> int:
     return mask
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a directory entry to disk where the OS allows (best effort)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # e.g. Windows cannot open directories
