@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import re
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import IO, Any, cast
@@ -31,7 +29,7 @@ import torch
 
 from padless import __version__
 from padless.errors import ArtifactError, format_error
-from padless.train.outdir import check_space, fsync_path, writing
+from padless.train.outdir import check_space, fsync_path, replace_whole, writing
 
 logger = logging.getLogger(__name__)
 
@@ -228,23 +226,16 @@ class CheckpointManager:
         return final
 
     def _write(self, payload: dict[str, Any], final: Path) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                recorded = _Recorded(f)
-                try:
-                    torch.save(payload, cast(IO[bytes], recorded))  # it only writes
-                except RuntimeError as exc:
-                    if recorded.error is None:
-                        raise
-                    raise recorded.error from exc
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        def dump(f: IO[bytes]) -> None:
+            recorded = _Recorded(f)
+            try:
+                torch.save(payload, cast(IO[bytes], recorded))  # it only writes
+            except RuntimeError as exc:
+                if recorded.error is None:
+                    raise
+                raise recorded.error from exc
+
+        replace_whole(final, dump, mode=0o600)  # a checkpoint stays private to its owner
 
     def _prune(self) -> None:
         for p in self.checkpoints()[: -self.keep]:

@@ -32,9 +32,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import IO
 
 from padless.errors import ConfigError, PadlessError, TrainingError, config_error, format_error
 from padless.train.distributed import World
@@ -51,6 +52,7 @@ __all__ = [
     "check_space",
     "check_writable",
     "fsync_path",
+    "replace_whole",
     "claim",
     "run_files",
     "staged_dir",
@@ -211,13 +213,16 @@ def staged_dir(final: Path) -> Iterator[Path]:
         raise
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (temp file, fsync, ``os.replace``)."""
+def replace_whole(path: Path, write: Callable[[IO[bytes]], object], mode: int = 0o666) -> None:
+    """Write ``path`` whole or not at all: ``write(f)`` fills a temp file beside it (named
+    ``.<name>.*.tmp``), which is fsynced and renamed over ``path`` (``os.replace``); on an error
+    the temp file is removed and ``path`` is untouched. ``mode`` is masked by the umask, as
+    open() would (mkstemp alone gives 0o600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # what open() would give, not mkstemp's 0o600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        os.chmod(tmp, mode & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -225,6 +230,11 @@ def write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (see :func:`replace_whole`)."""
+    replace_whole(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _claim(directory: Path, resume: bool, overwrite: bool) -> int:
