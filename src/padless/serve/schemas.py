@@ -294,7 +294,7 @@ def check_json_bounds(raw: bytes) -> None:
         raise HTTPException(
             422,
             f"request body: expected numbers of at most {MAX_NUMBER_CHARS} characters, got one "
-            f"of {got} at byte {number.start()}. Fix: send plain decimal or float numbers",
+            f"of {got}. Fix: send plain decimal or float numbers",
         )
     brackets = bare.translate(None, _NOT_BRACKETS)
     if len(brackets) <= MAX_JSON_DEPTH:
