@@ -259,3 +259,39 @@ def test_save_lists_exactly_the_files_it_wrote(tmp_path):
     save_artifact(d, model, KWARGS, labels, pipe)
     manifest = json.loads((d / "manifest.json").read_text())
     assert sorted(manifest["files"]) == ["config.json", "labels.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["text.tokenizer=word"],
+        ["text.tokenizer=wordpiece"],
+        ["text.tokenizer=word", "text.ngrams=2"],
+        ["data.source=adding", "data.normalize=true"],
+        ["data.source=adding", "data.normalize=false"],
+        ["data.source=sum_mod"],
+    ],
+)
+def test_the_loader_requires_every_file_the_pipeline_writes(tmp_path, sets):
+    """The names `load_artifact` requires the manifest to list are exactly the files the input
+    pipeline writes: a pipeline file missing from that list would be read unverified."""
+    from padless.config import load_config
+    from padless.data.sources import load_data
+    from padless.deploy.artifact import _input_files
+    from padless.encode.pipeline import InputPipeline
+
+    small = ["data.limit=200"] if not any("source=" in s for s in sets) else []
+    small += ["data.train_size=40", "data.valid_size=8", "data.test_size=8", "data.min_length=2"]
+    cfg = load_config(None, [*sets, *small, "text.max_size=300"])
+    ds = load_data(cfg.data)
+    pipeline = InputPipeline.fit(ds, list(range(len(ds))), cfg)
+    pipeline.save(tmp_path)
+    info = pipeline.to_dict()
+    text = json.loads((tmp_path / "text.json").read_text()) if info["kind"] == "text" else {}
+    required = _input_files(
+        info["kind"],
+        bool(info.get("normalized")),
+        text.get("tokenizer", "word"),
+        text.get("ngrams", 1),
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(required)
