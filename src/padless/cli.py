@@ -71,6 +71,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         backend=args.backend,
         export_file=args.export_file,
+        data_overrides=_data_overrides(args),
     )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +83,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_overrides(args: argparse.Namespace, allowed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``[data]`` keys the command line sets: ``--set data.KEY=VALUE``, then the column
+    flags given (``--label-column`` twice or more: ``data.label_columns``)."""
+    from padless.config import data_overrides
+
+    flags = {
+        k: getattr(args, k, None)
+        for k in ("text_column", "split_column", "id_column", "step_column")
+    }
+    labels = getattr(args, "label_column", None) or []
+    flags["label_columns" if len(labels) > 1 else "label_column"] = (
+        labels if len(labels) > 1 else labels[0] if labels else None
+    )
+    return data_overrides(args.set, flags, allowed=allowed)
+
+
 def _csv_row(result: dict) -> dict:
-    """One flat CSV row from a prediction (label + one column per class score)."""
+    """One flat CSV row from a prediction (label + one column per class score), after the
+    sequence ``id`` when it has one."""
+    if "id" in result:
+        return {"id": result["id"], **_csv_row({k: v for k, v in result.items() if k != "id"})}
+    if "values" in result:  # several regression targets
+        return {f"value_{k}": v for k, v in result["values"].items()}
     if "tags" in result:
         return {"tags": " ".join(result["tags"])}
     if "value" in result:
@@ -102,13 +124,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from padless.deploy.inputs import read_inputs
     from padless.deploy.predict import load
 
     predictor = load(args.model, backend=args.backend, onnx_path=args.onnx, threads=args.threads)
-    trained = predictor.artifact.meta.get("data") or {}  # tables are read like the training data
-    text_column = args.text_column or trained.get("text_column") or "text"
-    check_multiline = bool(trained.get("check_multiline", True))
     as_csv = bool(args.output) and args.output.lower().endswith(".csv")
     path = Path(args.input)
     size = path.stat().st_size if args.input != "-" and path.is_file() else None  # bar total
@@ -124,17 +142,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         bar = stack.enter_context(
             tqdm(total=size, unit="B", unit_scale=True, disable=True if args.quiet else None)
         )
-        # The input is read a chunk at a time (memory stays flat on large files); inside a
-        # chunk the predictor runs length-sorted batches; results are written in input order.
-        inputs = read_inputs(
-            args.input,
-            args.chunk_size,
-            bar.update,
-            text_column=text_column,
-            check_multiline=check_multiline,
-        )
+        inputs, ids = _predict_inputs(args, predictor, bar.update)
         for offset, chunk, where in inputs:
-            for result in predictor.predict(chunk, where=where, offset=offset):
+            for k, result in enumerate(predictor.predict(chunk, where=where, offset=offset)):
+                if ids is not None:
+                    result = {"id": ids[offset + k], **result}
                 if as_csv:
                     row = _csv_row(result)
                     if writer is None:
@@ -149,6 +161,50 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.output:
         logger.info("wrote %d predictions to %s", count, args.output)
     return 0
+
+
+_PREDICT_KEYS = (
+    "text_column",
+    "check_multiline",
+    "id_column",
+    "step_column",
+    "format",
+    "nan_policy",
+    "skip_bad_rows",
+)
+
+
+def _predict_inputs(args: argparse.Namespace, predictor: Any, progress: Any) -> tuple[Any, Any]:
+    """``(chunks, ids)``: ``(offset, inputs, where)`` chunks of ``padless predict``'s input,
+    read like the training data (its ``[data]`` settings, then the command line's), and the
+    sequence id of each input (None but for a long table: one row per time step, read whole,
+    for a numeric model trained on one or when ``--id-column`` is given)."""
+    from padless.deploy.inputs import input_kind, read_inputs
+    from padless.deploy.predict import read_long_inputs
+
+    given = _data_overrides(args, _PREDICT_KEYS)
+    data = {**(predictor.artifact.meta.get("data") or {}), **given}
+    pipe = predictor.artifact.pipeline
+    kind = input_kind(args.input)
+    by_id = "id_column" in given or data.get("source") == "long_table"
+    table = kind in ("csv", "tsv", "parquet") or (kind == "jsonl" and "id_column" in given)
+    if pipe.kind == "numeric" and by_id and table:
+        ids, seqs = read_long_inputs(args.input, data, pipe.feature_names or [])
+        size = args.chunk_size
+        where = f"{args.input} (sequences in order of first appearance)"
+        return ((o, seqs[o : o + size], where) for o in range(0, len(seqs), size)), ids
+    # The input is read a chunk at a time (memory stays flat on large files); inside a chunk
+    # the predictor runs length-sorted batches; results are written in input order.
+    text_column = str(data.get("text_column") or "text")
+    check_multiline = bool(data.get("check_multiline", True))
+    chunks = read_inputs(
+        args.input,
+        args.chunk_size,
+        progress,
+        text_column=text_column,
+        check_multiline=check_multiline,
+    )
+    return chunks, None
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -184,31 +240,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str]:
-    """Lengths of DATA's examples: the time steps of a .ts file, else the tokens of each text
-    (a table read by the --*-column options, an IMDB tarball / folder / CSV, 'imdb' or
+    """Lengths of DATA's examples in ``--split`` (rows without a split are train): the time
+    steps of numeric sequences (a .ts file, or a long table when ``--id-column`` /
+    ``--step-column`` or ``--set data.source=long_table`` say so), else the tokens of each text
+    (a table read by the column options, an IMDB tarball / folder / CSV, 'imdb' or
     'imdb-sample'; see :func:`padless.data.sources.resolve_data`)."""
-    from padless.config import DataConfig
+    from padless.config import DataConfig, with_data
     from padless.data.dataset import TextDataset
     from padless.data.sources import load_data, resolve_data
 
-    table = DataConfig(
-        source="table",
-        text_column=args.text_column,
-        label_column=args.label_column,
-        split_column=args.split_column,
-    )
-    ds = load_data(resolve_data(args.data, table))
-    if not isinstance(ds, TextDataset):  # numeric sequences: every row, in time steps
-        return ds.lengths(), args.data
+    given = _data_overrides(args)
+    if "source" not in given and ({"id_column", "step_column"} & set(given)):
+        given["source"] = "long_table"
+    like = with_data(DataConfig(source="table"), given, "the command line")
+    ds = load_data(resolve_data(args.data, like, keep=set(given)))
     if args.split != "all":
-        ds = ds.split(args.split)
-        if len(ds) == 0:
+        rows = [i for i, s in enumerate(ds.splits) if (s or "train") == args.split]
+        if not rows:
             raise data_error(
                 args.data,
-                f"rows in split '{args.split}'",
+                f"rows in split '{args.split}' (rows without a split are train)",
                 "none",
                 "pass --split all, or a split the data has",
             )
+        ds = ds.subset(rows)
+    if not isinstance(ds, TextDataset):  # numeric sequences, in time steps
+        return ds.lengths(), f"{args.data} ({args.split}, time steps)"
     if args.tokenizer == "whitespace":
         lengths = [len(t.split()) for t in ds.texts]
     else:
@@ -425,6 +482,36 @@ def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     return sub.add_parser(name, parents=[common], **kwargs)
 
 
+def _data_options(p: argparse.ArgumentParser, default: str, labels: bool = True) -> None:
+    """The column options of a command that reads data, as in training's ``[data]`` table."""
+    g = p.add_argument_group(f"how the data is read (default: {default})")
+    g.add_argument("--text-column", metavar="NAME", help="the text column (data.text_column)")
+    if labels:
+        g.add_argument(
+            "--label-column",
+            metavar="NAME",
+            action="append",
+            help="the label column (data.label_column); repeat it for several regression "
+            "targets (data.label_columns)",
+        )
+        g.add_argument(
+            "--split-column", metavar="NAME", help="the split column, or none (data.split_column)"
+        )
+    g.add_argument(
+        "--id-column", metavar="NAME", help="long tables: the sequence id column (data.id_column)"
+    )
+    g.add_argument(
+        "--step-column", metavar="NAME", help="long tables: the time step column (data.step_column)"
+    )
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="data.KEY=VALUE",
+        help="any other [data] key, as in `padless train --set` (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="padless", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"padless {__version__}")
@@ -490,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format", choices=("table", "json"), default="table", help="what to print (default table)"
     )
+    _data_options(p, "the model's training settings")
     p.set_defaults(func=_cmd_evaluate)
 
     p = _command(sub, "predict", help="predict with a trained model; one JSON line per input")
@@ -497,16 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         default="-",
-        help="a table (.csv, .tsv, .parquet; one input per row, from --text-column), a .jsonl "
+        help="a table (.csv, .tsv, .parquet; one input per row, from --text-column; for a "
+        "numeric model trained on a long table, one row per time step), a .jsonl "
         "file with a 'text' or 'inputs' field, a text file with one input per line, or - for "
         "stdin (default); optionally gzipped",
     )
-    p.add_argument(
-        "--text-column",
-        metavar="NAME",
-        help="the text column of a table or JSON lines input (default: the one the model was "
-        "trained with, else 'text')",
-    )
+    _data_options(p, "the model's training settings", labels=False)
     p.add_argument(
         "--backend",
         choices=("eager", "onnx", "torchscript"),
@@ -573,9 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-tokens", type=int, default=None, help="token budget per batch")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--split-column", default="split")
+    _data_options(p, "text, label, split")
     p.add_argument("--out", default="lengths-report", help="where to write the PNG and JSON")
     p.set_defaults(func=_cmd_lengths)
 

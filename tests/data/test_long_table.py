@@ -296,3 +296,110 @@ def test_long_skip_bad_rows_and_check_multiline_are_config_keys(tmp_path):
         load_data(load_config(None, keys).data)
     ds = load_data(load_config(None, [*keys, "data.check_multiline=false"]).data)
     assert ds.ids == ["a", "b\nb,1,2,p\nc"] and ds.labels == ["p", "q"]
+
+
+# ----------------------------------------------------------------------------- every task
+TASK_CSV = """\
+sid,t,x,state,y1,y2,tags,split
+s2,1,10,up,0.25,-3,b,test
+s1,2,2.5,down,1e-3,2,a|b,
+s1,0,0.5,up,1e-3,2,a|b,
+s2,0,9,down,0.25,-3,b,test
+s1,1,1.5,up,1e-3,2,a|b,
+"""
+
+
+def _task_table(tmp_path, fmt):
+    """TASK_CSV as ``fmt`` (CSV, or Parquet with typed numbers)."""
+    path = write(tmp_path / "tasks.csv", TASK_CSV)
+    if fmt == "csv":
+        return path
+    pytest.importorskip("pyarrow")
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "tasks.parquet"
+    pq.write_table(pacsv.read_csv(path), out)
+    return out
+
+
+TASK_KW = dict(id_column="sid", step_column="t", feature_columns=["x"], split_column="split")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_long_table_every_task(tmp_path, fmt):
+    path = _task_table(tmp_path, fmt)
+    tag = read_long_table(path, label_column="state", task="tagging", **TASK_KW)
+    assert tag.ids == ["s2", "s1"] and tag.splits == ["test", None]
+    assert tag.labels == [["down", "up"], ["up", "up", "down"]]  # in step order
+    reg = read_long_table(path, label_column="y1", task="regression", **TASK_KW)
+    assert reg.labels == [0.25, 0.001]
+    two = read_long_table(path, label_column=None, label_columns=["y1", "y2"], **TASK_KW)
+    assert two.labels == [{"y1": 0.25, "y2": -3.0}, {"y1": 0.001, "y2": 2.0}]
+    ml = read_long_table(path, label_column="tags", multilabel=True, label_delimiter="|", **TASK_KW)
+    assert ml.labels == [["b"], ["a", "b"]]
+    auto = read_long_table(path, label_column="y1", **TASK_KW)  # auto: text, classes decide
+    assert all(isinstance(x, str) for x in auto.labels)
+    assert [float(x) for x in auto.labels] == [0.25, 0.001]
+    from padless.encode.labels import LabelSpace
+
+    assert LabelSpace.from_labels(auto.labels).task == "regression"
+    assert LabelSpace.from_labels(tag.labels, task="tagging").classes == ("down", "up")
+
+
+def test_long_table_per_step_tags_follow_dropped_steps(tmp_path):
+    path = write(tmp_path / "d.csv", "sid,t,x,state\na,0,1,p\na,1,,q\na,2,3,r\nb,0,1,p\n")
+    ds = read_long_table(
+        path,
+        id_column="sid",
+        label_column="state",
+        step_column="t",
+        task="tagging",
+        nan_policy="drop_steps",
+    )
+    assert ds.labels == [["p", "r"], ["p"]] and ds.skipped == {"nan_steps_dropped": 1}
+    assert [len(s) for s in ds.sequences] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, needles",
+    [
+        (
+            "sid,t,x,y\na,0,1,0.5\na,1,2,oops\n",
+            {"task": "regression"},
+            ["line 3", "column 'y'", "'oops'", "finite number"],
+        ),
+        (
+            "sid,t,x,y\na,0,1,0.5\na,1,2,0.75\n",
+            {"task": "regression"},
+            ["sequence id 'a'", "one value per sequence", "0.5 on line 2", "0.75 on line 3"],
+        ),
+        (
+            "sid,t,x,y\na,0,1,p\na,1,2,\n",
+            {"task": "tagging"},
+            ["line 3", "column 'y'", "a tag", "empty"],
+        ),
+        (
+            "sid,t,x,y\na,0,1,p\n",
+            {"task": "tagging", "multilabel": True},
+            ["data.multilabel = true only"],
+        ),
+    ],
+)
+def test_long_table_label_errors(tmp_path, text, kwargs, needles):
+    path = write(tmp_path / "bad.csv", text)
+    with pytest.raises(DataError) as exc:
+        read_long_table(path, id_column="sid", label_column="y", step_column="t", **kwargs)
+    msg = message(exc)
+    assert "bad.csv" in msg and "Fix:" in msg
+    for needle in needles:
+        assert needle in msg, msg
+
+
+def test_long_table_default_split_column_may_be_absent_and_config_keys_apply(tmp_path):
+    path = write(tmp_path / "d.csv", "sid,t,x,y1,y2\na,0,1,0.5,2\na,1,2,0.5,2\nb,0,3,1,-1\n")
+    sets = ["data.source=long_table", f"data.path={path}", "data.id_column=sid"]
+    sets += ["data.step_column=t", 'data.label_columns=["y2", "y1"]']
+    ds = load_data(load_config(None, sets).data)  # data.split_column is "split": absent
+    assert ds.labels == [{"y2": 2.0, "y1": 0.5}, {"y2": -1.0, "y1": 1.0}]
+    assert ds.splits == [None, None] and ds.feature_names == ["x"]

@@ -38,3 +38,14 @@ def test_losses_by_task():
     assert float(reg) == pytest.approx(0.5)
     ml = compute_loss(torch.zeros(2, 3), torch.ones(2, 3), "multilabel")
     assert float(ml) == pytest.approx(np.log(2), rel=1e-6)
+
+
+def test_regression_loss_with_several_targets_and_a_width_mismatch():
+    from padless.errors import DataError
+
+    logits = torch.tensor([[1.0, 10.0], [3.0, 0.0]])
+    targets = torch.tensor([[2.0, 10.0], [3.0, 4.0]])  # errors 1, 0, 0, 4 -> (1 + 16) / 4
+    assert float(compute_loss(logits, targets, "regression")) == pytest.approx(17 / 4)
+    assert correct_count(logits, targets, "regression") == (0, 0)
+    with pytest.raises(DataError, match=r"2 target\(s\) per row.*shape \(2,\)"):
+        compute_loss(logits, torch.tensor([2.0, 3.0]), "regression")  # never broadcast

@@ -279,8 +279,35 @@ def test_regression_matches_sklearn(skm, shape):
     m = compute_metrics("regression", y, out)
     assert m["mse"] == pytest.approx(skm.mean_squared_error(y, out))
     assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, out))
-    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, out)))
+    assert m["rmse"] == pytest.approx(skm.root_mean_squared_error(y, out))  # mean per target
     assert m["r2"] == pytest.approx(skm.r2_score(y, out))
+    per = m["per_target"]
+    for name, fn in (
+        ("mae", skm.mean_absolute_error),
+        ("rmse", skm.root_mean_squared_error),
+        ("r2", skm.r2_score),
+    ):
+        want = fn(y, out, multioutput="raw_values")
+        assert per[name] == pytest.approx(want.tolist()), name
+
+
+def test_regression_several_targets_per_target_and_mean():
+    y = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
+    out = np.array([[1.0, 10.0], [2.0, 26.0], [3.0, 30.0]])  # only target 2 is off, by 6
+    m = compute_metrics("regression", y, out, num_classes=2)
+    assert m["per_target"]["mae"] == [0.0, 2.0] and m["mae"] == 1.0
+    assert m["per_target"]["rmse"] == pytest.approx([0.0, np.sqrt(12.0)])
+    assert m["rmse"] == pytest.approx(np.sqrt(12.0) / 2) and m["mse"] == pytest.approx(6.0)
+    assert m["per_target"]["r2"] == pytest.approx([1.0, 1 - 36 / 200]) and m["r2"] < 1
+    text = format_metrics(m, ["price", "volume"])
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.strip()}
+    assert rows["price"] == ["0.0000", "0.0000", "1.0000"]
+    assert rows["volume"] == ["2.0000", "3.4641", "0.8200"]
+    with pytest.raises(DataError, match="2 names"):
+        format_metrics(m, ["price"])
+    one = compute_metrics("regression", [1.0], [2.0])
+    assert one["per_target"] == {"mae": [1.0], "rmse": [1.0], "r2": [None]}
+    assert "n/a" in format_metrics(one, ["target"])
 
 
 # --------------------------------------------------------------------------- properties

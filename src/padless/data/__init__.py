@@ -2,10 +2,11 @@
 
 Holds :class:`TextDataset` / :class:`SequenceDataset` (``dataset``), the one table reader for
 CSV / TSV / JSONL / Parquet (``tables``) over the strict CSV / TSV parser (``delimited``), with
-the text-table and long-table readers on top of it (``text_table``, ``long_table``), UEA/UCR
-``.ts`` files (``ts``), IMDB (``imdb``), seeded synthetic tasks (``synthetic``), the NaN /
-empty-sequence policies of numeric data (``numeric``) and the registry of ``[data] source``
-names with what a DATA argument means (``sources``).
+the text-table and long-table readers on top of it (``text_table``, ``long_table``), which
+read label cells by the task (``label_cells``), UEA/UCR ``.ts`` files (``ts``), IMDB
+(``imdb``), seeded synthetic tasks (``synthetic``), the NaN / empty-sequence policies of
+numeric data (``numeric``) and the registry of ``[data] source`` names with what a DATA
+argument means (``sources``).
 
 May import: :mod:`padless.errors`, :mod:`padless.lazy`, numpy; :mod:`padless.config` for type
 annotations only (config imports the source registry). Never torch.

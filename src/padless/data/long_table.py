@@ -7,27 +7,35 @@ rows of one ``id_column`` value, ordered by ``step_column`` (numbers, or text su
 stamps, sorted as text) or else kept in file order, one column per feature. Features default to
 every other column holding a number; text columns left out are logged.
 
-Each sequence's label and split must be the same on all its rows, and each step appear once;
-errors name the file, the ``line`` (CSV / TSV / JSONL, the header is line 1) or Parquet ``row``
-and the column. NaN / inf / empty cells and empty sequences follow ``nan_policy`` and
-``skip_empty`` (:mod:`padless.data.numeric`). A malformed row (an unclosed quote, a wrong number
-of fields, a line that is no JSON object: see :mod:`padless.data.tables`) raises naming the file
-and line, or with ``skip_bad_rows=True`` is skipped, counted in ``dataset.skipped["bad_rows"]``
-and logged with the first line numbers.
+Labels are read by the task (:class:`padless.data.label_cells.LabelRule`): a class, a set of
+labels (``multilabel``), a number (``task="regression"``; ``label_columns=[...]`` reads several
+targets into ``{column: value}``), each the same on every row of a sequence; or, with
+``task="tagging"``, one tag per row, so the label is the sequence's tags in step order. Each
+sequence's split must be the same on all its rows (a missing ``split`` column, the default
+name, leaves every split None: train), and each step appear once; errors name the file, the
+``line`` (CSV / TSV / JSONL, the header is line 1) or Parquet ``row`` and the column.
+
+NaN / inf / empty cells and empty sequences follow ``nan_policy`` and ``skip_empty``
+(:mod:`padless.data.numeric`). A malformed row (an unclosed quote, a wrong number of fields, a
+line that is no JSON object: see :mod:`padless.data.tables`) raises naming the file and line,
+or with ``skip_bad_rows=True`` is skipped, counted in ``dataset.skipped["bad_rows"]`` and
+logged with the first line numbers.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from padless.data.dataset import SequenceDataset
+from padless.data.dataset import Label, SequenceDataset
 from padless.data.delimited import BadRows
+from padless.data.label_cells import LabelRule
 from padless.data.numeric import (
     NAN_POLICIES,
     Item,
@@ -159,10 +167,39 @@ def _sequences(
                 fix = "remove or aggregate the duplicate rows"
                 where_step = f"{where}, column '{columns['step']}'"
                 raise data_error(where_step, "each step once", got, fix)
-        label = _constant(values["label"], idx, where, columns["label"], ref)
+        labels = values["label"]
+        if values["per_step"]:
+            label: Any = [labels[k] for k in idx]
+        else:
+            label = _constant(labels, idx, where, columns["label"], ref)
         split = _constant(values["split"], idx, where, columns["split"], ref)
         items.append((X[idx], sid, label, split, where, idx))
     return items
+
+
+_MISSING_LABEL = "fill in the label, or pass label_column=None for unlabeled data"
+
+
+def _label_rule(
+    path: Path, task: str, multilabel: bool, delimiter: str | None, several: bool
+) -> LabelRule:
+    """How the label cells are read (:class:`LabelRule`): tagging is one tag per row."""
+    rule = LabelRule.of(
+        task, multilabel, delimiter, several=several, per_row_steps=True, where=str(path)
+    )
+    return replace(rule, missing_fix=_MISSING_LABEL)
+
+
+def _labels(
+    table: Columns, names: list[str], rule: LabelRule, several: bool, cell: Cell
+) -> list[Label] | None:
+    """Each data row's label by ``rule``: ``{column: value}`` rows for ``several`` targets."""
+    if not names:
+        return None
+    parsed = {c: [rule.parse(v, cell(i, c)) for i, v in enumerate(table.cells[c])] for c in names}
+    if not several:
+        return list[Label](parsed[names[0]])
+    return [{c: float(cast(float, parsed[c][i])) for c in names} for i in range(len(table))]
 
 
 def read_long_table(
@@ -178,41 +215,49 @@ def read_long_table(
     skip_empty: bool = False,
     skip_bad_rows: bool = False,
     check_multiline: bool = True,
+    task: str = "auto",
+    multilabel: bool = False,
+    label_delimiter: str | None = None,
+    label_columns: Sequence[str] | None = None,
 ) -> SequenceDataset:
     """Read a table with one row per time step, grouped by ``id_column``, ordered by
     ``step_column`` (else file order); features default to the other numeric columns.
 
-    Malformed rows raise unless ``skip_bad_rows=True``, which counts them in
-    ``dataset.skipped['bad_rows']`` and logs their first line numbers; ``check_multiline=False``
-    trusts quoted fields that span lines (see :mod:`padless.data.delimited`).
+    ``task``, ``multilabel``, ``label_delimiter`` decide how labels are read, ``label_columns``
+    (several regression targets) replaces ``label_column`` (module docstring). Malformed rows
+    raise unless ``skip_bad_rows=True``, which counts them in ``dataset.skipped['bad_rows']``
+    and logs their first line numbers; ``check_multiline=False`` trusts quoted fields that span
+    lines (see :mod:`padless.data.delimited`).
     """
     path = Path(path)
     _check_choice("nan_policy", nan_policy, NAN_POLICIES)
     fmt = infer_format(path, format)
     _require_file(path, f"an existing {fmt} file")
+    several = bool(label_columns)
+    rule = _label_rule(path, task, multilabel, label_delimiter, several)
     bad = BadRows() if skip_bad_rows else None
     table = read_columns(path, fmt, bad_rows=bad, check_multiline=check_multiline)
     if bad is not None and bad.count:
         logger.warning("%s: %s (data.skip_bad_rows = true)", path, bad)
-    columns = {"label": label_column, "step": step_column, "split": split_column}
-    special = [c for c in (id_column, *columns.values()) if c is not None]
+    if split_column == "split" and split_column not in table.names:
+        split_column = None  # the default name, absent: no splits (train)
+    names = list(label_columns) if label_columns else [label_column] if label_column else []
+    columns = {"label": ", ".join(names) or None, "step": step_column, "split": split_column}
+    special = [c for c in (id_column, *names, step_column, split_column) if c is not None]
     _check_columns(table, special, feature_columns)
     features = _features(table, special, step_column, feature_columns)
+    cells = table.cells
 
     def cell(i: int, col: str) -> str:
         return f"{path} {table.ref(i)}, column '{col}'"
 
-    cells = table.cells
     ids = _texts(cells[id_column], id_column, cell, "a sequence id", "fill in the id")
-    values: dict[str, Any] = {"label": None, "split": None, "step": None}
-    if label_column:
-        fix = "fill in the label, or pass label_column=None for unlabeled data"
-        values["label"] = _texts(cells[label_column], label_column, cell, "a label", fix)
+    values: dict[str, Any] = {"label": _labels(table, names, rule, several, cell), "split": None}
+    values["per_step"] = rule.kind == "step" and bool(names)
+    values["step"] = _steps(cells[step_column], step_column, cell) if step_column else None
     if split_column:
         raw = cells[split_column]
         values["split"] = [_normalize_split(v, cell(i, split_column)) for i, v in enumerate(raw)]
-    if step_column:
-        values["step"] = _steps(cells[step_column], step_column, cell)
     X = np.stack([_floats(cells[c], c, cell) for c in features], axis=1)
     items = _sequences(table, X, ids, columns, values)
     steps = values["step"]
@@ -220,7 +265,7 @@ def read_long_table(
     def at(i: int) -> str:
         return table.ref(i) if steps is None else f"{table.ref(i)}, step {steps[i].item()!r}"
 
-    ds = _build(str(path), features, items, nan_policy, skip_empty, at)
+    ds = _build(str(path), features, items, nan_policy, skip_empty, at, values["per_step"])
     if bad is not None and bad.count:
         ds.skipped["bad_rows"] = bad.count
     return ds

@@ -7,9 +7,9 @@ Keeping the policies here makes the two readers treat bad values alike:
 
 * non-finite values (``?``, NaN, inf, or beyond float32 range) raise a
   :class:`~padless.errors.DataError` naming the file, line / sequence, feature and time step,
-  unless ``nan_policy`` is ``"drop_steps"`` (drop every time step holding one) or ``"zero"``
-  (replace them by 0); both are counted in ``dataset.skipped`` (``nan_steps_dropped`` /
-  ``nan_values_zeroed``) and logged;
+  unless ``nan_policy`` is ``"drop_steps"`` (drop every time step holding one, and with
+  per-step labels its tag too) or ``"zero"`` (replace them by 0); both are counted in
+  ``dataset.skipped`` (``nan_steps_dropped`` / ``nan_values_zeroed``) and logged;
 * sequences with no time steps (also after dropping) raise, or with ``skip_empty=True`` are
   counted in ``skipped["empty_sequences"]``.
 
@@ -101,11 +101,13 @@ def _build(
     nan_policy: str,
     skip_empty: bool,
     at: Callable[[int], str] | None = None,
+    per_step_labels: bool = False,
 ) -> SequenceDataset:
     """Apply the NaN / empty policies to ``(values, id, label, split, where, rows)`` items.
 
     ``where`` names the sequence in errors; ``rows`` (or None) holds the table row of each time
-    step, ``at(row)`` names it.
+    step, ``at(row)`` names it. ``per_step_labels``: each label is a list of one tag per step,
+    which loses the tags of dropped steps.
     """
     skipped: Counter[str] = Counter()
     sequences: list[np.ndarray] = []
@@ -129,6 +131,8 @@ def _build(
             skipped["nan_steps_dropped"] += int((~keep).sum())
             got += f" (after dropping {int((~keep).sum())} steps with NaN/inf)"
             arr = arr[keep]
+            if per_step_labels and isinstance(label, list):
+                label = [label[int(t)] for t in np.flatnonzero(keep)]
         elif bad.any():
             skipped["nan_values_zeroed"] += int(bad.sum())
             arr = np.where(bad, np.float32(0), arr)

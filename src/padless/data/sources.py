@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -102,6 +102,8 @@ def _load_table(cfg: DataConfig) -> Dataset:
         skip_empty=cfg.skip_empty,
         skip_bad_rows=cfg.skip_bad_rows,
         check_multiline=cfg.check_multiline,
+        task=cfg.task,
+        label_columns=cfg.label_columns,
     )
 
 
@@ -134,6 +136,10 @@ def _load_long_table(cfg: DataConfig) -> Dataset:
         skip_empty=cfg.skip_empty,
         skip_bad_rows=cfg.skip_bad_rows,
         check_multiline=cfg.check_multiline,
+        task=cfg.task,
+        multilabel=cfg.multilabel,
+        label_delimiter=cfg.label_delimiter,
+        label_columns=cfg.label_columns,
     )
 
 
@@ -195,7 +201,7 @@ def _source_of_path(path: Path) -> str:
     return "ts" if path.suffix.lower() == ".ts" else "table"
 
 
-def resolve_data(data: str, like: DataConfig) -> DataConfig:
+def resolve_data(data: str, like: DataConfig, keep: Collection[str] = ()) -> DataConfig:
     """The :class:`DataConfig` that reads the DATA argument ``data`` the way ``like`` reads its
     data, with every row (``limit`` dropped).
 
@@ -211,7 +217,8 @@ def resolve_data(data: str, like: DataConfig) -> DataConfig:
       IMDB). A synthetic ``like`` reads no path.
 
     ``padless evaluate`` passes the model's training config, ``padless lengths`` a ``table``
-    config holding its column options.
+    (or ``long_table``) config, each with the column options of its command line applied;
+    ``keep`` names those keys, which are never replaced (not by IMDB's columns either).
     """
     known = SOURCES.get(like.source)
     kind = SOURCES[data].kind if data in SOURCES else None
@@ -235,7 +242,7 @@ def resolve_data(data: str, like: DataConfig) -> DataConfig:
     if known is not None and known.inputs == "text":
         source = _source_of_path(path)
         if like.source in ("imdb", "imdb-sample") and source == "table":
-            like = dataclasses.replace(  # the columns of an IMDB CSV
-                like, text_column="text", label_column="label", split_column="split"
-            )
+            imdb: dict[str, Any] = {"text_column": "text", "label_column": "label"}
+            imdb["split_column"] = "split"  # the columns of an IMDB CSV, unless named by flags
+            like = dataclasses.replace(like, **{k: v for k, v in imdb.items() if k not in keep})
     return dataclasses.replace(like, source=source, path=data, test_path=None, limit=None)

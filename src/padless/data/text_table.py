@@ -1,40 +1,161 @@
-"""Text-classification tables: one example per row, a text column and a label column.
+"""Text tables: one example per row, a text column, a label column (or several) and a split.
 
-:func:`read_text_table` reads a CSV / TSV / JSONL / Parquet file through the shared table
-reader (:func:`padless.data.tables.read_table`) into a
-:class:`~padless.data.dataset.TextDataset`, taking the text, label and (optional) split from
-the columns it is told. Multi-label rows hold a JSON list (JSONL / Parquet) or a string split on
-``label_delimiter``; integral float labels (``1.0`` from Parquet) become ``"1"``. An empty text
-raises naming the file, line and column, or with ``skip_empty=True`` is counted in
-``dataset.skipped["empty_text"]``; a missing label always raises. A malformed row (an unclosed
-quote, a wrong number of fields, a line that is no JSON object: see :mod:`padless.data.tables`)
-raises naming the file and line, or with ``skip_bad_rows=True`` is skipped, counted in
-``dataset.skipped["bad_rows"]`` and logged with the first line numbers.
+:class:`TextTableRows` holds everything per row: built once from a file's header and the
+column options (it checks the columns there), its :meth:`~TextTableRows.convert` turns a chunk
+of ``(line_number, row_dict)`` rows into a :class:`~padless.data.dataset.TextDataset`, so a
+file read whole (:func:`read_text_table`, through :func:`padless.data.tables.read_table`) and
+one streamed in chunks give the same examples. Nothing in ``convert`` depends on other rows.
+
+Labels are read by the task (:class:`padless.data.label_cells.LabelRule`): a class name, a set
+of labels (``multilabel``: a JSON list or text split on ``label_delimiter``; an empty cell or
+``[]`` is no labels), a number (``task="regression"``; ``label_columns=[...]`` reads several
+targets into ``{column: value}``), or one tag per token (``task="tagging"``). Splits are
+``train`` / ``valid`` / ``test`` or an alias (``validation``, ``dev``, ...); an empty split is
+None, which training counts as train.
+
+An empty text raises naming the file, line and column, or with ``skip_empty=True`` is counted
+in ``dataset.skipped["empty_text"]``; a missing label always raises. A malformed row (an
+unclosed quote, a wrong number of fields, a line that is no JSON object: see
+:mod:`padless.data.tables`) raises naming the file and line, or with ``skip_bad_rows=True`` is
+skipped, counted in ``dataset.skipped["bad_rows"]`` and logged with the first line numbers.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from padless.data.dataset import Label, TextDataset
 from padless.data.delimited import BadRows
-from padless.data.tables import read_table
+from padless.data.label_cells import LabelRule
+from padless.data.numeric import _normalize_split
+from padless.data.tables import infer_format, read_table
 from padless.errors import data_error
+
+if TYPE_CHECKING:
+    from padless.config import DataConfig
+
+__all__ = ["TextTableRows", "read_text_table"]
 
 logger = logging.getLogger(__name__)
 
+Row = dict[str, Any]
 
-def _require_column(path: Path, columns: list[str], name: str, role: str) -> None:
+
+def _require_column(path: Path, columns: Sequence[str], name: str, role: str) -> None:
     if name not in columns:
         raise data_error(
             f"{path}",
             f"a {role} column named '{name}'",
-            f"columns {columns}",
-            f"rename the column or set data.{role}_column to one of {columns}",
+            f"columns {list(columns)}",
+            f"rename the column or set data.{role}_column to one of {list(columns)}",
         )
+
+
+class TextTableRows:
+    """The rows of one text table, converted chunk by chunk (see the module docstring).
+
+    ``columns`` is the file's header; ``unit`` how errors name a row (``"line"``, or
+    ``"row"`` for Parquet). ``label_columns`` (several regression targets) replaces
+    ``label_column``. ``skipped`` counts the rows skipped on request over every chunk.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        columns: Sequence[str],
+        *,
+        text_column: str = "text",
+        label_column: str = "label",
+        split_column: str | None = "split",
+        label_columns: Sequence[str] | None = None,
+        task: str = "auto",
+        multilabel: bool = False,
+        label_delimiter: str | None = None,
+        skip_empty: bool = False,
+        unit: str = "line",
+    ):
+        self.path = Path(path)
+        self.text_column = text_column
+        self.label_columns = tuple(label_columns) if label_columns else (label_column,)
+        self.several = bool(label_columns)
+        self.skip_empty = skip_empty
+        self.unit = unit
+        self.rule = LabelRule.of(
+            task, multilabel, label_delimiter, several=self.several, where=str(self.path)
+        )
+        _require_column(self.path, columns, text_column, "text")
+        for name in self.label_columns:
+            _require_column(self.path, columns, name, "label")
+        self.split_key = split_column if split_column in columns else None
+        if split_column is not None and self.split_key is None and split_column != "split":
+            _require_column(self.path, columns, split_column, "split")
+        self.skipped: Counter[str] = Counter()
+
+    @classmethod
+    def from_config(
+        cls, path: str | Path, columns: Sequence[str], cfg: DataConfig
+    ) -> TextTableRows:
+        """The rows of ``path`` read as ``cfg`` (a ``[data]`` table) says; Parquet rows are
+        named ``row N``, others ``line N``."""
+        unit = "row" if infer_format(Path(path), cfg.format) == "parquet" else "line"
+        return cls(
+            path,
+            columns,
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            split_column=cfg.split_column,
+            label_columns=cfg.label_columns,
+            task=cfg.task,
+            multilabel=cfg.multilabel,
+            label_delimiter=cfg.label_delimiter,
+            skip_empty=cfg.skip_empty,
+            unit=unit,
+        )
+
+    def convert(self, rows: Sequence[tuple[int, Row]]) -> TextDataset:
+        """A :class:`TextDataset` of the ``(number, row)`` pairs of one chunk; its ``skipped``
+        counts this chunk's empty texts skipped on request (``self.skipped`` all of them)."""
+        texts: list[str] = []
+        labels: list[Label] = []
+        splits: list[str | None] = []
+        empty = 0
+        for number, row in rows:
+            where = f"{self.path} {self.unit} {number}"
+            text = self._text(row.get(self.text_column), f"{where}, column '{self.text_column}'")
+            if text is None:
+                empty += 1
+                continue
+            texts.append(text)
+            labels.append(self._label(row, where))
+            split = row.get(self.split_key) if self.split_key is not None else None
+            splits.append(_normalize_split(split, f"{where}, column '{self.split_key}'"))
+        self.skipped["empty_text"] += empty
+        skipped = {"empty_text": empty} if empty else {}
+        return TextDataset(texts, labels, splits, source=str(self.path), skipped=skipped)
+
+    def _label(self, row: Row, where: str) -> Label:
+        parse = self.rule.parse
+        if not self.several:
+            name = self.label_columns[0]
+            return parse(row.get(name), f"{where}, column '{name}'")
+        return {
+            c: cast(float, parse(row.get(c), f"{where}, column '{c}'")) for c in self.label_columns
+        }
+
+    def _text(self, value: Any, where: str) -> str | None:
+        """The text of a cell, or None for an empty one skipped on request."""
+        if not isinstance(value, str):
+            raise data_error(where, "a string", repr(value), "store the text as a string")
+        if value.strip():
+            return value
+        if self.skip_empty:
+            return None
+        fix = "remove the row, or set data.skip_empty = true to skip and count it"
+        raise data_error(where, "non-empty text", "an empty value", fix)
 
 
 def read_text_table(
@@ -49,15 +170,17 @@ def read_text_table(
     skip_empty: bool = False,
     skip_bad_rows: bool = False,
     check_multiline: bool = True,
+    task: str = "auto",
+    label_columns: Sequence[str] | None = None,
 ) -> TextDataset:
-    """Read a text-classification table (CSV / TSV / JSONL / Parquet).
+    """Read a text table (CSV / TSV / JSONL / Parquet): :class:`TextTableRows` over every row.
 
-    Multi-label rows hold a JSON list (JSONL / Parquet) or a string split on ``label_delimiter``.
     A missing ``split_column`` is fine when it is the default name; rows then have split None.
-    Empty texts raise (naming the row) unless ``skip_empty=True``, which counts them in
-    ``dataset.skipped['empty_text']``. Malformed rows raise unless ``skip_bad_rows=True``,
-    which counts them in ``dataset.skipped['bad_rows']`` and logs their first line numbers;
-    ``check_multiline=False`` trusts quoted fields that span lines (see
+    ``task`` decides how labels are read (module docstring); ``label_columns`` reads several
+    regression targets. Empty texts raise (naming the row) unless ``skip_empty=True``, which
+    counts them in ``dataset.skipped['empty_text']``. Malformed rows raise unless
+    ``skip_bad_rows=True``, which counts them in ``dataset.skipped['bad_rows']`` and logs their
+    first line numbers; ``check_multiline=False`` trusts quoted fields that span lines (see
     :mod:`padless.data.delimited`).
     """
     p = Path(path)
@@ -65,71 +188,25 @@ def read_text_table(
     columns, rows = read_table(p, fmt, bad_rows=bad, check_multiline=check_multiline)
     if bad is not None and bad.count:
         logger.warning("%s: %s (data.skip_bad_rows = true)", p, bad)
-    _require_column(p, columns, text_column, "text")
-    _require_column(p, columns, label_column, "label")
-    split_key = split_column if split_column in columns else None
-    if split_column is not None and split_key is None and split_column != "split":
-        _require_column(p, columns, split_column, "split")
-    texts: list[str] = []
-    labels: list[Label] = []
-    splits: list[str | None] = []
-    skipped = 0
-    for lineno, row in rows:
-        where = f"{p} line {lineno}"
-        text = _text(row.get(text_column), f"{where}, column '{text_column}'", skip_empty)
-        if text is None:
-            skipped += 1
-            continue
-        label = row.get(label_column)
-        where_label = f"{where}, column '{label_column}'"
-        labels.append(_parse_label(label, multilabel, label_delimiter, where_label))
-        texts.append(text)
-        split = row.get(split_key) if split_key is not None else None
-        splits.append(str(split).strip().lower() if split not in (None, "") else None)
-    if skipped:
-        logger.warning("%s: skipped %d rows with empty text (data.skip_empty = true)", p, skipped)
-    if not texts:
-        raise data_error(str(p), "at least one row", "no rows", "check the file content")
-    counts = {"empty_text": skipped, "bad_rows": bad.count if bad is not None else 0}
-    return TextDataset(
-        texts, labels, splits, source=str(p), skipped={k: n for k, n in counts.items() if n}
+    reader = TextTableRows(
+        p,
+        columns,
+        text_column=text_column,
+        label_column=label_column,
+        split_column=split_column,
+        label_columns=label_columns,
+        task=task,
+        multilabel=multilabel,
+        label_delimiter=label_delimiter,
+        skip_empty=skip_empty,
+        unit="row" if infer_format(p, fmt) == "parquet" else "line",
     )
-
-
-def _text(value: Any, where: str, skip_empty: bool) -> str | None:
-    """The text of a cell, or None for an empty one skipped on request."""
-    if not isinstance(value, str):
-        raise data_error(where, "a string", repr(value), "store the text as a string")
-    if value.strip():
-        return value
-    if skip_empty:
-        return None
-    fix = "remove the row, or set data.skip_empty = true to skip and count it"
-    raise data_error(where, "non-empty text", "an empty value", fix)
-
-
-def _parse_label(value: Any, multilabel: bool, delimiter: str | None, where: str) -> Label:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        raise data_error(where, "a label", "an empty value", "fill in the label or remove the row")
-    if multilabel:
-        if isinstance(value, list):
-            items = [str(v).strip() for v in value]
-        elif isinstance(value, str):
-            if delimiter is None:
-                raise data_error(
-                    where,
-                    "a list of labels",
-                    repr(value),
-                    "write a JSON list, or set data.label_delimiter (e.g. '|')",
-                )
-            items = [v.strip() for v in value.split(delimiter)]
-        else:
-            items = [str(value)]
-        return sorted({v for v in items if v})
-    if isinstance(value, list):
-        raise data_error(
-            where, "a single label", repr(value), "set data.multilabel = true for multi-label data"
-        )
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
+    ds = reader.convert(rows)
+    if reader.skipped["empty_text"]:
+        n = reader.skipped["empty_text"]
+        logger.warning("%s: skipped %d rows with empty text (data.skip_empty = true)", p, n)
+    if not ds.texts:
+        raise data_error(str(p), "at least one row", "no rows", "check the file content")
+    if bad is not None and bad.count:
+        ds.skipped["bad_rows"] = bad.count
+    return ds

@@ -10,12 +10,13 @@ C outputs. Everything here works on numpy arrays, and PyTorch is imported only b
 ``eager`` and ``torchscript`` backends (:mod:`padless.deploy.backends`): with
 ``backend="onnx"`` a predictor needs numpy, tokenizers and onnxruntime alone (the ``[edge]``
 install, see the README). :func:`padless.deploy.inputs.read_inputs` streams a large input
-file in chunks for ``padless predict``.
+file in chunks for ``padless predict``; :func:`read_long_inputs` reads a long table (one row
+per time step) into the sequences of a model trained on one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +143,10 @@ class Predictor:
         one sequence's (T, C) rows and get one result per step."""
         names = self.labels
         if self.task == "regression":
-            return [
-                {"value": float(v[0]) if len(v) == 1 else [float(x) for x in v]}
-                for v in np.asarray(logits, dtype=np.float32).tolist()
-            ]
+            rows = np.asarray(logits, dtype=np.float32).reshape(len(logits), -1).tolist()
+            if len(names) == 1:
+                return [{"value": float(v[0])} for v in rows]
+            return [{"values": dict(zip(names, map(float, v), strict=True))} for v in rows]
         results: list[dict[str, Any]] = []
         for row in self.probabilities(logits).tolist():
             scores = {n: round(float(s), 6) for n, s in zip(names, row, strict=True)}
@@ -161,11 +162,35 @@ class Predictor:
         self, inputs: Sequence[Any], where: str = "input", offset: int = 0
     ) -> list[dict[str, Any]]:
         """One result per input: ``{"label", "scores"}`` (multi-label: ``"labels"`` with every
-        label of probability ≥ 0.5; regression: ``"value"``; tagging: ``"tags"`` per step)."""
+        label of probability ≥ 0.5; regression: ``"value"``, or ``"values"`` by target name
+        for several targets; tagging: ``"tags"`` per step)."""
         logits = self.logits(inputs, where, offset)
         if isinstance(logits, list):  # tagging: one (T_i, C) array per input
             return [{"tags": [r["label"] for r in self.results(x)]} for x in logits]
         return self.results(logits)
+
+
+def read_long_inputs(
+    path: str | Path, data: Mapping[str, Any], feature_names: Sequence[str]
+) -> tuple[list[str], list[np.ndarray]]:
+    """The sequence ids and float32 (T_i, F) sequences of a long table (one row per time step)
+    to predict, read as ``data`` (the ``[data]`` settings: ``id_column``, ``step_column``,
+    ``format``, ``nan_policy``, ...) says, from the model's ``feature_names`` columns only
+    (label and split columns are ignored). Every id gets one sequence: none is skipped."""
+    from padless.data.long_table import read_long_table
+
+    ds = read_long_table(
+        path,
+        id_column=str(data.get("id_column") or "id"),
+        label_column=None,
+        step_column=data.get("step_column"),
+        feature_columns=list(feature_names),
+        format=data.get("format"),
+        nan_policy=str(data.get("nan_policy") or "raise"),
+        skip_bad_rows=bool(data.get("skip_bad_rows", False)),
+        check_multiline=bool(data.get("check_multiline", True)),
+    )
+    return ds.ids, ds.sequences
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

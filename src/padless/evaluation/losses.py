@@ -10,13 +10,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from padless.batching.batch import IGNORE_INDEX
+from padless.errors import data_error
 
 
 def compute_loss(logits: Tensor, targets: Tensor, task: str) -> Tensor:
     """The training loss of ``task``: logits (B, C) or (B, T, C) for tagging.
 
     binary: BCE-with-logits on (B, 1); multiclass: cross-entropy; multilabel: BCE per label;
-    regression: MSE; tagging: cross-entropy over real steps only (padded targets are -100).
+    regression: MSE averaged over every target of every row (targets (B,) for one target, or
+    (B, C) for C targets, against logits (B, C)); tagging: cross-entropy over real steps only
+    (padded targets are -100).
     """
     logits = logits.float()
     if task == "binary":
@@ -26,9 +29,16 @@ def compute_loss(logits: Tensor, targets: Tensor, task: str) -> Tensor:
     if task == "multilabel":
         return nn.functional.binary_cross_entropy_with_logits(logits, targets.float())
     if task == "regression":
-        return nn.functional.mse_loss(
-            logits.reshape(targets.shape[0], -1), targets.float().reshape(targets.shape[0], -1)
-        )
+        out = logits.reshape(targets.shape[0], -1)
+        want = targets.float().reshape(targets.shape[0], -1)
+        if out.shape != want.shape:  # never broadcast one target over several outputs
+            raise data_error(
+                "regression loss",
+                f"{out.shape[1]} target(s) per row, one per output",
+                f"targets of shape {tuple(targets.shape)}",
+                "give every row one value per target (data.label_columns)",
+            )
+        return nn.functional.mse_loss(out, want)
     if task == "tagging":
         t = targets[:, : logits.shape[1]]
         return nn.functional.cross_entropy(

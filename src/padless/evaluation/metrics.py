@@ -7,8 +7,8 @@ probabilities) of one split and returns a dict of plain Python values (``float``
 * ``binary`` - targets (N,) in {0, 1}; outputs (N,) or (N, 1) logits, positive iff logit > 0.
 * ``multiclass`` - targets (N,) in [0, C); outputs (N, C) logits, prediction = argmax.
 * ``multilabel`` - targets (N, C) in {0, 1}; outputs (N, C) logits, positive iff logit > 0.
-* ``regression`` - targets and outputs (N,) or (N, C) floats (one may be (N,) and the other
-  (N, 1)).
+* ``regression`` - targets and outputs (N,) or (N, C) floats, C targets (one may be (N,)
+  and the other (N, 1)).
 * ``tagging`` - targets (M,) and outputs (M, C) for the M real (non-padding) steps only, like
   ``multiclass`` but ``examples`` counts steps; the caller flattens and masks.
 
@@ -21,15 +21,17 @@ Conventions (chosen to match scikit-learn, which the tests cross-check):
   average down rather than silently disappearing from it.
 * ``roc_auc`` (binary only) is the rank statistic with tied scores given their average rank,
   identical to sklearn's ``roc_auc_score``; it is ``None`` when only one class is present.
-* ``rmse`` is ``sqrt(mse)`` over all outputs; ``r2`` is computed per output column and
-  averaged (sklearn ``multioutput="uniform_average"``); a constant target column scores 1.0 if
-  predicted exactly, else 0.0; ``r2`` is ``None`` with fewer than two examples.
+* Regression: ``mae``, ``rmse`` and ``r2`` are computed per target (``per_target``, lists in
+  target order) and averaged over the targets, like sklearn's
+  ``multioutput="uniform_average"`` (so ``rmse`` is the mean of the per-target RMSEs, which is
+  ``sqrt(mse)`` for one target); ``mse`` is the mean over all outputs. A constant target column
+  scores ``r2`` 1.0 if predicted exactly, else 0.0; ``r2`` is ``None`` with fewer than two
+  examples.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -185,21 +187,29 @@ def _regression(y: np.ndarray, out: np.ndarray, num_classes: int | None, where: 
     o2 = out.reshape(out.shape[0], -1)
     _check_num_classes(y2.shape[1], num_classes, where)
     err = o2 - y2
-    mse = float(np.mean(err**2))
+    mse_col = np.mean(err**2, axis=0)
+    rmse_col = np.sqrt(mse_col)
+    mae_col = np.mean(np.abs(err), axis=0)
+    r2_col: list[float | None] = [None] * y2.shape[1]
     r2: float | None = None
     if y2.shape[0] >= 2:
         ss_res = (err**2).sum(axis=0)
         ss_tot = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
         safe = np.where(ss_tot > 0, ss_tot, 1.0)
         per_col = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
-        r2 = float(per_col.mean())
+        r2, r2_col = float(per_col.mean()), [float(v) for v in per_col]
     return {
         "task": "regression",
         "examples": int(y2.shape[0]),
-        "mse": mse,
-        "rmse": math.sqrt(mse),
-        "mae": float(np.mean(np.abs(err))),
+        "mse": float(mse_col.mean()),
+        "rmse": float(rmse_col.mean()),
+        "mae": float(mae_col.mean()),
         "r2": r2,
+        "per_target": {
+            "mae": [float(v) for v in mae_col],
+            "rmse": [float(v) for v in rmse_col],
+            "r2": r2_col,
+        },
     }
 
 
@@ -303,8 +313,10 @@ def format_metrics(metrics: dict[str, Any], label_names: list[str] | None = None
         lines.append(title)
         lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in scalars]
     per_class = metrics.get("per_class")
+    per_target = metrics.get("per_target")
     cm = metrics.get("confusion_matrix")
     n = len(per_class["f1"]) if per_class else len(cm) if cm else 0
+    n = len(per_target["mae"]) if per_target else n
     if label_names is not None and n and len(label_names) != n:
         raise data_error(
             "format_metrics label_names",
@@ -313,6 +325,8 @@ def format_metrics(metrics: dict[str, Any], label_names: list[str] | None = None
             "pass LabelSpace.classes, in logit order",
         )
     names = [str(x) for x in label_names] if label_names is not None else [str(i) for i in range(n)]
+    if per_target:
+        lines += _per_target_lines(per_target, names)
     if per_class:
         rows = [_truncate(s, 24) for s in names]
         w = max(5, *(len(r) for r in rows))
@@ -331,6 +345,17 @@ def format_metrics(metrics: dict[str, Any], label_names: list[str] | None = None
         for r, row in zip(rows, cm, strict=True):
             lines.append(f"  {r:<{w_row}}  " + "  ".join(f"{v:>{w_col}}" for v in row))
     return "\n".join(lines)
+
+
+def _per_target_lines(per_target: dict[str, list], names: list[str]) -> list[str]:
+    """The per-target table of a regression report: mae, rmse and r2 of each target."""
+    rows = [_truncate(s, 24) for s in names]
+    w = max(6, *(len(r) for r in rows))
+    lines = ["", f"  {'target':<{w}}  {'mae':>9}  {'rmse':>9}  {'r2':>9}"]
+    for i, r in enumerate(rows):
+        mae, rmse, r2 = (per_target[k][i] for k in ("mae", "rmse", "r2"))
+        lines.append(f"  {r:<{w}}  {mae:>9.4f}  {rmse:>9.4f}  {_fmt(r2):>9}")
+    return lines
 
 
 def _is_scalar(v: Any) -> bool:

@@ -155,6 +155,7 @@ class Prediction(BaseModel):
     labels: list[str] | None = None
     scores: dict[str, float] | None = None
     value: float | list[float] | None = None
+    values: dict[str, float] | None = None  # regression with several targets, by name
     tags: list[str] | None = None
 
 
