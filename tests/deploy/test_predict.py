@@ -46,6 +46,46 @@ TEXTS = [
 ]
 
 
+# ------------------------------------------------------------------------------------- results
+def _predictor_of(space):
+    """A Predictor reduced to its label space (``results`` reads nothing else)."""
+    from types import SimpleNamespace
+
+    from padless.deploy.predict import Predictor
+
+    p = Predictor.__new__(Predictor)
+    p.artifact = SimpleNamespace(labels=space)
+    return p
+
+
+def test_results_of_one_or_several_regression_targets_and_of_tags():
+    from padless.encode.labels import LabelSpace
+
+    one = _predictor_of(LabelSpace("regression", ("target",)))
+    assert one.results(np.array([[0.5], [-2.0]])) == [{"value": 0.5}, {"value": -2.0}]
+    two = _predictor_of(LabelSpace("regression", ("score", "energy")))
+    got = two.results(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    assert got == [
+        {"values": {"score": 0.5, "energy": -1.0}},
+        {"values": {"score": 2.0, "energy": 0.25}},
+    ]
+    assert list(got[0]["values"]) == ["score", "energy"]  # the trained column order
+    tags = _predictor_of(LabelSpace("tagging", ("D", "N")))
+    assert [r["label"] for r in tags.results(np.array([[0.0, 2.0], [1.0, -1.0]]))] == ["N", "D"]
+
+
+def test_read_long_inputs_takes_the_feature_columns_by_id_and_step(tmp_path):
+    from padless.deploy.predict import read_long_inputs
+
+    path = tmp_path / "long.csv"
+    path.write_text("sid,t,a,label,b\ns2,1,3,x,4\ns1,0,1,x,2\ns2,0,5,y,6\n")
+    ids, seqs = read_long_inputs(path, {"id_column": "sid", "step_column": "t"}, ["b", "a"])
+    assert ids == ["s2", "s1"]
+    assert [s.tolist() for s in seqs] == [[[6.0, 5.0], [4.0, 3.0]], [[2.0, 1.0]]]
+    with pytest.raises(DataError, match="'c'"):
+        read_long_inputs(path, {"id_column": "sid"}, ["a", "c"])
+
+
 # ----------------------------------------------------------------------------------------- pad
 def test_pad_keeps_order_and_zero_fills_each_kind():
     x, lengths = pad([[3, 4, 5], [7], [1, 2]])

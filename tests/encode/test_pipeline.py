@@ -10,7 +10,8 @@ from padless.data.dataset import SequenceDataset
 from padless.data.sources import load_data
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline
-from padless.encode.splits import encode_split, prepare
+from padless.encode.prepared import prepare
+from padless.encode.splits import encode_split
 from padless.errors import DataError
 
 SHARED_TS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ts"
@@ -115,7 +116,7 @@ def test_limit_keeps_a_seeded_subset():
 def test_label_space_tasks():
     assert LabelSpace.from_labels([0.5, 1.5]).task == "regression"
     assert LabelSpace.from_labels(["1", "2"], task="multiclass").task == "multiclass"
-    with pytest.raises(DataError, match="per-step tags"):
+    with pytest.raises(DataError, match="per-step tags|one tag per step"):
         LabelSpace.from_labels(["a", "b"], task="tagging")
     with pytest.raises(DataError, match="numeric regression target"):
         LabelSpace.from_labels([1.0, "x"], task="regression")
@@ -165,3 +166,30 @@ def test_log_scale_separates_small_magnitudes():
     assert a[1] - a[0] < 0.01
     assert b[1] - b[0] == pytest.approx(np.log(11 / 2), rel=1e-5)
     assert b[3] - b[2] == pytest.approx(np.log(10001 / 1001), rel=1e-5)
+
+
+def test_text_pipeline_takes_cleaned_texts():
+    """splits.py cleans once (``pipeline.text.clean``) and passes the cleaned texts to both
+    fit and encode: the same pipeline and the same ids as from the raw texts."""
+    from padless.data.dataset import TextDataset
+
+    texts = ["A great film.<br />Great!", "A terrible film &amp; plot.", "Great fun", "I don't"]
+    ds = TextDataset(texts=texts * 3, labels=["a", "b"] * 6, splits=["train"] * 12)
+    c = cfg("text.min_freq=1", "text.max_length=4", "text.ngrams=2", "text.ngram_min_freq=1")
+    rows = [0, 1, 2, 3, 5, 6]
+    plain = InputPipeline.fit(ds, rows, c)
+    assert plain.text is not None
+    cleaned = plain.text.clean([ds.texts[i] for i in rows])
+    again = InputPipeline.fit(ds, rows, c, cleaned=cleaned)
+    assert again.text is not None and again.text.vocab.tokens == plain.text.vocab.tokens
+    assert again.text.bigrams.pairs == plain.text.bigrams.pairs
+    for a, b in zip(
+        plain.encode(texts, rows=[4, 5, 6, 7]),
+        again.encode(again.text.clean(texts), rows=[4, 5, 6, 7], cleaned=True),
+        strict=True,
+    ):
+        assert a.shape == b.shape and (a == b).all()
+    with pytest.raises(ValueError, match="2 cleaned texts for 6 rows"):
+        InputPipeline.fit(ds, rows, c, cleaned=cleaned[:2])
+    with pytest.raises(DataError, match="row 5: expected text with at least one token"):
+        again.encode(["fine", "<br />"], rows=[4, 5], cleaned=False)

@@ -72,9 +72,22 @@ class InputPipeline:
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, ds: Dataset, train_rows: Sequence[int], cfg: Config) -> InputPipeline:
-        """Fit on the training rows only (vocabulary, normalisation statistics)."""
+    def fit(
+        cls,
+        ds: Dataset,
+        train_rows: Sequence[int],
+        cfg: Config,
+        *,
+        cleaned: Sequence[str] | None = None,
+    ) -> InputPipeline:
+        """Fit on the training rows only (vocabulary, normalisation statistics). ``cleaned``
+        (text only): the train rows' texts cleaned already (:meth:`TextEncoder.clean`), in
+        ``train_rows`` order, so they are not cleaned again."""
         if isinstance(ds, TextDataset):
+            if cleaned is not None:
+                if len(cleaned) != len(train_rows):
+                    raise ValueError(f"{len(cleaned)} cleaned texts for {len(train_rows)} rows")
+                return cls("text", text=TextEncoder.fit(cleaned, cfg.text, cleaned=True))
             return cls("text", text=TextEncoder.fit([ds.texts[i] for i in train_rows], cfg.text))
         seqs = [ds.sequences[i] for i in train_rows]
         if all(np.issubdtype(s.dtype, np.integer) and s.ndim == 1 for s in seqs):
@@ -112,12 +125,14 @@ class InputPipeline:
         *,
         limit: int | None = None,
         cut: bool = True,
+        cleaned: bool = False,
     ) -> list:
         """Encode raw inputs: strings (text), int sequences (ids) or (T, F) arrays (numeric).
 
         ``limit``: an input of more steps (tokens), before the model's own cap, raises naming
         its row; ``cut=False`` skips that cap (``text.max_length`` / ``data.max_steps``), for
-        streams whose pieces are encoded one at a time.
+        streams whose pieces are encoded one at a time. ``cleaned`` (text only; ignored
+        otherwise): the strings come from ``self.text.clean`` already.
         """
         if self.kind == "text":
             assert self.text is not None  # a text pipeline always holds its encoder
@@ -130,7 +145,7 @@ class InputPipeline:
                     "this model reads text; pass strings",
                 )
             return self.text.encode_batch(
-                list(inputs), where=where, rows=rows, limit=limit, cut=cut
+                list(inputs), where=where, rows=rows, limit=limit, cut=cut, cleaned=cleaned
             )
         out = []
         for i, x in enumerate(inputs):
