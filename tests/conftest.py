@@ -1,9 +1,25 @@
 """Fixtures shared across test packages."""
 
+import os
+
 import pytest
 
 from padless.config import load_config
 from padless.train.loop import train
+
+
+@pytest.fixture(scope="session", autouse=True)
+def padless_cache(tmp_path_factory):
+    """One encoded-data cache for the whole session (never the user's ~/.cache/padless); the
+    CLI subprocesses the tests start inherit it."""
+    before = os.environ.get("PADLESS_CACHE")
+    root = tmp_path_factory.mktemp("padless-cache")
+    os.environ["PADLESS_CACHE"] = str(root)
+    yield root
+    if before is None:
+        os.environ.pop("PADLESS_CACHE", None)
+    else:
+        os.environ["PADLESS_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

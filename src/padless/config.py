@@ -20,6 +20,7 @@ import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,14 @@ class DataConfig:
       ``[min_length, max_length]`` and generated from ``seed``.
 
     ``task`` is ``"auto"`` (inferred from the labels) or forces binary / multiclass /
-    multilabel / regression / tagging. Rows without a split go to train; ``valid_fraction`` of
+    multilabel / regression / tagging; it decides how table label cells are read
+    (:mod:`padless.data.label_cells`): ``"regression"`` parses numbers (``"0.676"``), and
+    ``"auto"`` picks regression only when every train label is a number and one at least is
+    not an integer (integer labels such as 0 / 1 stay classes); ``"tagging"`` reads one tag per
+    token (text tables) or a per-step label column (long tables). ``multilabel`` reads a set of
+    labels per row (a JSON list or text split on ``label_delimiter``; an empty cell is no
+    labels). ``label_columns`` (tables and long tables) reads several regression targets, one
+    per column, instead of ``label_column``. Rows without a split go to train; ``valid_fraction`` of
     train is held out for validation when the data has no ``valid`` split. Numeric sequences
     are optionally compressed with ``log_transform`` (sign(x)·log(1 + |x| / ``log_scale``), for
     heavy-tailed signals such as currents spanning 0.01-300 A; values well below ``log_scale``
@@ -64,6 +72,7 @@ class DataConfig:
     task: str = "auto"
     text_column: str = "text"
     label_column: str = "label"
+    label_columns: tuple[str, ...] | None = None  # several regression targets, one per column
     split_column: str | None = "split"
     id_column: str = "id"
     step_column: str | None = None
@@ -80,6 +89,10 @@ class DataConfig:
     patch_size: int = 1
     valid_fraction: float = 0.1
     limit: int | None = None
+    # Encoded splits are cached on disk (padless.encode.store) and reused by the next run on
+    # the same files and settings; cache_dir: where (default $PADLESS_CACHE or ~/.cache/padless).
+    cache: bool = True
+    cache_dir: str | None = None
     seed: int = 0
     train_size: int = 10000
     valid_size: int = 1000
@@ -328,7 +341,8 @@ def _suggest(name: str, options: list[str]) -> str:
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the dataclass field type ``tp`` (int, float, bool, str, X | None)."""
+    """Check ``value`` against the dataclass field type ``tp`` (int, float, bool, str,
+    tuple[str, ...] from a list, X | None)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -349,6 +363,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+    elif typing.get_origin(tp) is tuple:  # tuple[str, ...]: a non-empty TOML list of strings
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise config_error(
+            where,
+            "a non-empty list of strings",
+            f"{value!r} ({type(value).__name__})",
+            f'write e.g. {where.split(" ")[-1]} = ["a", "b"]',
+        )
     else:  # pragma: no cover - every field uses one of the types above
         return value
     name = getattr(tp, "__name__", str(tp))
@@ -415,7 +438,61 @@ def config_from_dict(raw: dict[str, Any], origin: str = "<config>") -> Config:
                 _suggest(key, list(_STAGES)),
             )
     parts = {name: _build(cls, raw.get(name, {}), name, origin) for name, cls in _STAGES.items()}
+    _check_data(parts["data"], origin)
     return Config(**parts)
+
+
+def _check_data(d: DataConfig, origin: str) -> None:
+    """The ``[data]`` keys that only apply together: ``label_columns`` (table sources, several
+    regression targets, instead of ``label_column``) and ``multilabel`` (task auto or
+    multilabel)."""
+    where = f"{origin}: key 'data.label_columns'"
+    if d.label_columns is not None:
+        if d.source not in ("table", "long_table"):
+            expected = 'data.source "table" or "long_table" (the sources with label columns)'
+            raise config_error(where, expected, repr(d.source), "remove data.label_columns")
+        if d.task not in ("auto", "regression") or d.multilabel:
+            expected = 'data.task "regression" or "auto" (several columns are several targets)'
+            got = f"data.task = {d.task!r}, data.multilabel = {str(d.multilabel).lower()}"
+            raise config_error(where, expected, got, "use data.label_column for this task")
+        if len(set(d.label_columns)) < len(d.label_columns) or d.label_column != "label":
+            expected = "distinct column names, and data.label_column left unset"
+            got = f"{list(d.label_columns)}, data.label_column = {d.label_column!r}"
+            raise config_error(where, expected, got, "name each target column once, in one key")
+    if d.multilabel and d.task not in ("auto", "multilabel"):
+        raise config_error(
+            f"{origin}: key 'data.multilabel'",
+            'data.task "auto" or "multilabel" (it reads a set of labels per row)',
+            f"data.task = {d.task!r}",
+            "set data.multilabel = false",
+        )
+
+
+def data_overrides(
+    items: Sequence[str], flags: Mapping[str, Any] | None = None, *, allowed: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The ``[data]`` keys a command line sets: ``--set data.KEY=VALUE`` items, then the
+    ``flags`` given (None values are left out), each checked like a config file's key. Other
+    stages, and keys outside ``allowed`` (when given), are refused."""
+    raw: dict[str, Any] = {}
+    for item in items:
+        (stage, key), value = parse_override(item)
+        if stage != "data" or (allowed and key not in allowed):
+            expected = "a [data] key" + (" this command reads" if allowed else "")
+            fix = "only data.KEY=VALUE applies to this command"
+            if allowed:
+                fix = _suggest(key, list(allowed))
+            raise config_error(f"--set {item}", expected, f"{stage}.{key}", fix)
+        raw[key] = value
+    raw.update({k: v for k, v in (flags or {}).items() if v is not None})
+    _build(DataConfig, raw, "data", "the command line")  # unknown keys, types, choices
+    return raw
+
+
+def with_data(base: DataConfig, overrides: Mapping[str, Any], origin: str) -> DataConfig:
+    """``base`` with the ``overrides`` (from :func:`data_overrides`), checked as a whole."""
+    merged = {**dataclasses.asdict(base), **overrides}
+    return config_from_dict({"data": merged}, origin).data
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -4,7 +4,7 @@ on the batching."""
 import pytest
 
 import padless
-from padless.encode.splits import prepare
+from padless.encode.prepared import prepare
 from padless.evaluation.runner import run_split
 
 

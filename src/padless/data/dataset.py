@@ -6,10 +6,11 @@
   shape (T_i,) instead.
 
 ``Dataset`` is either. Labels stay as written (strings, lists of strings for multi-label or
-per-step tags, floats for regression) until :class:`padless.encode.labels.LabelSpace` maps them
-to ids, so a data file never decides the label order by accident. Readers raise on bad rows
-(naming the file, row and field) unless asked to skip them; what was skipped on purpose is
-counted in ``dataset.skipped``. :func:`assign_validation` completes the split column.
+per-step tags, floats or ``{name: float}`` for regression) until
+:class:`padless.encode.labels.LabelSpace` maps them to ids, so a data file never decides the
+label order by accident. Readers raise on bad rows (naming the file, row and field) unless
+asked to skip them; what was skipped on purpose is counted in ``dataset.skipped``.
+:func:`assign_validation` completes the split column.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
 
-#: A class name, a regression target, or a list (multi-label classes or per-step tags).
-Label = str | float | list[str]
+#: A class name, a regression target, a list (multi-label classes or per-step tags), or several
+#: regression targets by name (``{column: value}``, from ``data.label_columns``).
+Label = str | float | list[str] | dict[str, float]
 
 
 @dataclass
@@ -114,4 +116,21 @@ def assign_validation(splits: list[str | None], fraction: float, seed: int) -> l
         n_valid = int(round(len(train_idx) * fraction))
         for i in rng.permutation(train_idx)[:n_valid]:
             out[int(i)] = "valid"
+    return out
+
+
+def assign_validation_codes(
+    codes: np.ndarray, values: list[str | None], fraction: float, seed: int
+) -> np.ndarray:
+    """:func:`assign_validation` for splits given compactly: row ``i``'s split is
+    ``values[codes[i]]``. Returns int8 codes 0 train, 1 valid, 2 test, the very rows
+    :func:`assign_validation` gives (the same draws), in memory a byte per row."""
+    names = assign_validation(list(values), 0.0, seed)  # checks and renames the values
+    table = np.array([("train", "valid", "test").index(n) for n in names], dtype=np.int8)
+    out = table[codes] if len(values) else np.zeros(len(codes), dtype=np.int8)
+    if not (out == 1).any() and fraction > 0:
+        train_idx = np.flatnonzero(out == 0)
+        rng = np.random.default_rng(seed)
+        n_valid = int(round(len(train_idx) * fraction))
+        out[rng.permutation(train_idx)[:n_valid]] = 1
     return out

@@ -323,8 +323,12 @@ class DelimitedReader:
 
     def _remember(self, record: list[str]) -> None:
         for value, seen in zip(record, self._seen, strict=False):
+            if len(seen) >= _SEEN_VALUES:
+                continue
+            if len(value) > _SEEN_LENGTH and not (value[0].isspace() or value[-1].isspace()):
+                continue  # free text: too long to remember, and stripping would copy it
             value = value.strip()
-            if value and len(value) <= _SEEN_LENGTH and len(seen) < _SEEN_VALUES:
+            if value and len(value) <= _SEEN_LENGTH:
                 seen.add(value)
 
     def _malformed(

@@ -21,16 +21,19 @@ typed: nothing to check. A malformed row raises naming the file and line, or wit
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import gzip
 import io
+import itertools
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from padless.data.delimited import BadRows, read_records
+from padless.data.delimited import BadRows, DelimitedReader, read_records
 from padless.errors import data_error, import_optional
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -138,6 +141,139 @@ def read_columns(
     return Columns(p, header, cells, "line", [n for n, _ in records])
 
 
+def iter_table(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    bad_rows: BadRows | None = None,
+    check_multiline: bool = True,
+    chunk_rows: int = 65536,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[list[str], Iterator[list[tuple[int, Row]]]]:
+    """Stream a table: ``(columns, chunks)``, each chunk at most ``chunk_rows``
+    ``(line_number, row_dict)`` pairs as :func:`read_table` gives them, so memory stays bounded
+    by a chunk however large the file. The file is read as it is consumed (gzip decompressed on
+    the fly, Parquet a row batch at a time); ``progress(n)`` gets the bytes of the file read
+    since its last call, once per chunk.
+
+    The columns of a JSONL file are the keys of its first object (a later row lacking one of
+    them reads None there). Errors are :func:`read_table`'s; a CSV / TSV multi-line field is
+    checked against the values of the rows read before it (:mod:`padless.data.delimited`)."""
+    p, kind = _existing(path, fmt)
+    if kind == "parquet":
+        return _parquet_stream(p, chunk_rows, progress)
+    raw = open(p, "rb")  # noqa: SIM115 - closed when the chunks are exhausted or dropped
+    try:
+        stream: Any = raw
+        if raw.peek(2)[:2] == b"\x1f\x8b":
+            stream = gzip.GzipFile(fileobj=raw)
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        if kind == "jsonl":
+            return _jsonl_stream(p, raw, text, bad_rows, chunk_rows, progress)
+        csv.field_size_limit(2**31 - 1)
+        with _decoding(p):
+            reader = DelimitedReader(
+                text,
+                str(p),
+                kind,
+                bad_rows=bad_rows,
+                check_multiline=check_multiline,
+                hint=SKIP_HINT,
+            )
+    except BaseException:
+        raw.close()
+        raise
+    rows = ((n, dict(zip(reader.header, rec, strict=True))) for n, rec in reader)
+    return reader.header, _chunks(p, raw, text, rows, chunk_rows, progress)
+
+
+def _chunks(
+    p: Path,
+    raw: BinaryIO,
+    text: io.TextIOWrapper,
+    rows: Iterator[tuple[int, Row]],
+    size: int,
+    progress: Callable[[int], Any] | None,
+) -> Iterator[list[tuple[int, Row]]]:
+    """Lists of at most ``size`` rows; closes the file at the end. ``text`` (the decoding
+    wrapper over ``raw``) is held until then: dropping it would close ``raw`` early."""
+    reported = 0
+    try:
+        with _decoding(p):
+            while chunk := list(itertools.islice(rows, size)):
+                if progress is not None:
+                    now = raw.tell()
+                    progress(now - reported)
+                    reported = now
+                yield chunk
+    finally:
+        text.close()
+        raw.close()
+
+
+def _jsonl_stream(
+    p: Path,
+    raw: BinaryIO,
+    text: io.TextIOWrapper,
+    bad_rows: BadRows | None,
+    size: int,
+    progress: Callable[[int], Any] | None,
+) -> tuple[list[str], Iterator[list[tuple[int, Row]]]]:
+    def rows() -> Iterator[tuple[int, Row]]:
+        for lineno, line in enumerate(text, start=1):
+            if line.strip():
+                row = _json_row(p, lineno, line, bad_rows)
+                if row is not None:
+                    yield lineno, row
+
+    it = rows()
+    with _decoding(p):
+        first = next(it, None)
+    head = [] if first is None else [first]
+    return list(first[1]) if first else [], _chunks(
+        p, raw, text, itertools.chain(head, it), size, progress
+    )
+
+
+def _parquet_stream(
+    p: Path, size: int, progress: Callable[[int], Any] | None
+) -> tuple[list[str], Iterator[list[tuple[int, Row]]]]:
+    pq = import_optional("pyarrow.parquet", f"{p} (Parquet)", "parquet")
+    try:
+        f = pq.ParquetFile(p)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        fix = "check the file (write it again with pyarrow or pandas)"
+        raise data_error(str(p), "a Parquet file", str(exc), fix) from None
+    total, nbytes = max(f.metadata.num_rows, 1), p.stat().st_size
+
+    def chunks() -> Iterator[list[tuple[int, Row]]]:
+        n = reported = 0
+        for batch in f.iter_batches(batch_size=size):
+            rows = batch.to_pylist()
+            yield [(n + i + 1, row) for i, row in enumerate(rows)]
+            n += len(rows)
+            if progress is not None:
+                now = nbytes * n // total
+                progress(now - reported)
+                reported = now
+
+    return list(f.schema_arrow.names), chunks()
+
+
+@contextlib.contextmanager
+def _decoding(p: Path) -> Iterator[None]:
+    """Turn a decoding failure while streaming into the error :func:`read_table` gives: a
+    corrupt gzip file, or invalid UTF-8 naming its line (found by reading the file again)."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        _read_text_file(p)  # raises naming the line
+        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        got, fix = f"{type(exc).__name__}: {exc}", "compress or download the file again"
+        raise data_error(str(p), "a complete gzip file", got, fix) from None
+
+
 # ----------------------------------------------------------------------------- formats
 def _existing(path: str | Path, fmt: str | None) -> tuple[Path, str]:
     p = Path(path)
@@ -188,21 +324,28 @@ def _read_jsonl(p: Path, bad_rows: BadRows | None) -> tuple[list[str], list[tupl
     for lineno, line in enumerate(_read_text_file(p).splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            expected, got = "one JSON object per line", f"invalid JSON ({exc.msg})"
-        else:
-            if isinstance(obj, dict):
-                cols_seen.update(dict.fromkeys(obj))
-                rows.append((lineno, obj))
-                continue
-            expected, got = "a JSON object", type(obj).__name__
-        if bad_rows is None:
-            fix = 'write each line as {"text": ..., "label": ...}, or remove it' + SKIP_HINT
-            raise data_error(f"{p} line {lineno}", expected, got, fix)
-        bad_rows.add(lineno, got)
+        obj = _json_row(p, lineno, line, bad_rows)
+        if obj is not None:
+            cols_seen.update(dict.fromkeys(obj))
+            rows.append((lineno, obj))
     return list(cols_seen), rows
+
+
+def _json_row(p: Path, lineno: int, line: str, bad_rows: BadRows | None) -> Row | None:
+    """The object on a JSONL line; None for a malformed line skipped into ``bad_rows``."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        expected, got = "one JSON object per line", f"invalid JSON ({exc.msg})"
+    else:
+        if isinstance(obj, dict):
+            return obj
+        expected, got = "a JSON object", type(obj).__name__
+    if bad_rows is None:
+        fix = 'write each line as {"text": ..., "label": ...}, or remove it' + SKIP_HINT
+        raise data_error(f"{p} line {lineno}", expected, got, fix)
+    bad_rows.add(lineno, got)
+    return None
 
 
 def _read_delimited(

@@ -1,8 +1,11 @@
 """From raw examples to model inputs, fitted on train and saved with the model.
 
-Holds text cleaning and tokenisation (``text``), the capped vocabularies (``vocab``), the label
-space of each task (``labels``), the per-feature normaliser (``normalizer``), the inference-time
-:class:`InputPipeline` (``pipeline``) and the encoded train / valid / test splits (``splits``).
+Holds text cleaning and tokenisation (``text``; the batch word tokenizer in ``words``), the
+capped vocabularies (``vocab``), the label space of each task (``labels``), the per-feature
+normaliser (``normalizer``), the inference-time :class:`InputPipeline` (``pipeline``) and the
+encoded train / valid / test splits (``splits``), cached on disk (``prepared``: the data stage;
+``store``: the Arrow files; ``cache``: keys and locks; ``streaming``: building a store from a
+table larger than memory).
 
 May import: :mod:`padless.errors`, :mod:`padless.config`, :mod:`padless.data`,
 :mod:`padless.models.names`, numpy, tokenizers. Never torch: the edge install encodes inputs
@@ -17,15 +20,30 @@ if TYPE_CHECKING:
     from padless.encode.labels import LabelSpace
     from padless.encode.normalizer import Normalizer, fit_normalizer
     from padless.encode.pipeline import InputPipeline
-    from padless.encode.splits import Prepared, Split, encode_split, prepare
-    from padless.encode.text import TextEncoder, clean_text, truncate, word_tokenize
+    from padless.encode.prepared import prepare
+    from padless.encode.splits import Prepared, Split, encode_split, prepare_in_memory
+    from padless.encode.store import StoredSplit
+    from padless.encode.text import (
+        TextEncoder,
+        clean_batch,
+        clean_text,
+        split_words,
+        truncate,
+        truncate_flat,
+        word_tokenize,
+    )
     from padless.encode.vocab import BigramVocab, Vocab
+    from padless.encode.words import word_ids
 
 _EXPORTS = {
     "TextEncoder": "text",
     "clean_text": "text",
     "word_tokenize": "text",
     "truncate": "text",
+    "truncate_flat": "text",
+    "clean_batch": "text",
+    "split_words": "text",
+    "word_ids": "words",
     "Vocab": "vocab",
     "BigramVocab": "vocab",
     "LabelSpace": "labels",
@@ -35,7 +53,9 @@ _EXPORTS = {
     "Split": "splits",
     "Prepared": "splits",
     "encode_split": "splits",
-    "prepare": "splits",
+    "prepare_in_memory": "splits",
+    "prepare": "prepared",
+    "StoredSplit": "store",
 }
 __all__ = [
     "BigramVocab",
@@ -44,13 +64,19 @@ __all__ = [
     "Normalizer",
     "Prepared",
     "Split",
+    "StoredSplit",
     "TextEncoder",
     "Vocab",
+    "clean_batch",
     "clean_text",
     "encode_split",
     "fit_normalizer",
     "prepare",
+    "prepare_in_memory",
+    "split_words",
     "truncate",
+    "truncate_flat",
+    "word_ids",
     "word_tokenize",
 ]
 __getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from padless.data.dataset import Dataset, assign_validation
 from padless.data.sources import load_data
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline, raw_inputs
+from padless.encode.text import truncate
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,9 @@ logger = logging.getLogger(__name__)
 class Split:
     """One encoded split: model inputs, label targets and the dataset row of each example."""
 
-    inputs: list
-    targets: list
-    rows: list[int]
+    inputs: Sequence[Any]
+    targets: Sequence[Any]
+    rows: Sequence[int]
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -48,12 +49,16 @@ class Split:
 
 @dataclass
 class Prepared:
-    """Everything the data stage produces for training."""
+    """Everything the data stage produces for training: where the data came from
+    (``source``), the fitted pipeline and labels, the encoded splits (in memory, or
+    memory-mapped from the cache: :mod:`padless.encode.prepared`) and the rows skipped on
+    request while reading."""
 
-    dataset: Dataset
+    source: str
     pipeline: InputPipeline
     labels: LabelSpace
     splits: dict[str, Split]
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def encode_split(
@@ -64,20 +69,46 @@ def encode_split(
     inputs = pipeline.encode([raw[i] for i in rows], where=where, rows=rows)
     targets = [labels.encode(ds.labels[i], where=f"{ds.source} row {i}, label") for i in rows]
     if labels.task == "tagging":
-        for k, (x, t) in enumerate(zip(inputs, targets, strict=True)):
-            if len(t) < len(x) or (len(t) > len(x) and pipeline.max_steps is None):
-                raise data_error(
-                    f"{ds.source} row {rows[k]}, tags",
-                    f"{len(x)} tags (one per step)",
-                    f"{len(t)} tags",
-                    "give exactly one tag per step",
-                )
-            targets[k] = t[: len(x)]
+        targets = _step_tags(ds, pipeline, rows, inputs, targets)
     return Split(inputs, targets, list(rows))
 
 
-def prepare(cfg: Config) -> Prepared:
-    """Load the data, assign the validation split, fit the pipeline and labels on train, encode."""
+def _step_tags(
+    ds: Dataset, pipeline: InputPipeline, rows: list[int], inputs: list, tags: list
+) -> list:
+    """Per-step tags cut as their inputs were: text needs one tag per token before
+    truncation (then cut by ``text.truncation``); numeric input one per step kept, extra tags
+    allowed only past ``data.max_steps``."""
+    if pipeline.kind == "text":
+        assert pipeline.text is not None  # a text pipeline holds its encoder
+        full = pipeline.encode([raw_inputs(ds)[i] for i in rows], rows=rows, cut=False)
+        t = pipeline.text.config
+        steps = [len(x) for x in full]
+    else:
+        steps = [len(x) for x in inputs]
+    out = []
+    for k, (x, tag) in enumerate(zip(inputs, tags, strict=True)):
+        n = steps[k]
+        if len(tag) < n or (
+            len(tag) > n and (pipeline.kind == "text" or pipeline.max_steps is None)
+        ):
+            raise data_error(
+                f"{ds.source} row {rows[k]}, tags",
+                f"{n} tags (one per step)",
+                f"{len(tag)} tags",
+                "give exactly one tag per step",
+            )
+        if pipeline.kind == "text":
+            kept = truncate(list(range(n)), t.max_length, t.truncation)
+            out.append(np.asarray(tag)[kept])
+        else:
+            out.append(tag[: len(x)])
+    return out
+
+
+def prepare_in_memory(cfg: Config) -> Prepared:
+    """Load the data, assign the validation split, fit the pipeline and labels on train, and
+    encode every split, all in memory (:func:`padless.encode.prepared.prepare` caches it)."""
     ds = load_data(cfg.data)
     names = assign_validation(ds.splits, cfg.data.valid_fraction, cfg.train.seed)
     train_rows = [i for i, s in enumerate(names) if s == "train"]
@@ -108,4 +139,4 @@ def prepare(cfg: Config) -> Prepared:
         labels.task,
         len(labels.classes),
     )
-    return Prepared(ds, pipeline, labels, splits)
+    return Prepared(ds.source, pipeline, labels, splits, dict(ds.skipped))

@@ -112,6 +112,7 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> d
     """The phases in order: setup, start, the epochs, finish."""
     started = time.perf_counter()
     run = build_run(cfg, out, quiet, world)
+    run.started = started
     if world.main:  # a checkpoint holds the weights, AdamW's two moments and the best weights
         need = 4 * state_bytes(run.model.state_dict())
         check_space(out / "checkpoints", need, "write the first checkpoint")
@@ -165,6 +166,10 @@ def _train_epoch(run: Run, epoch: int, tick: float) -> dict[str, Any]:
     )
     for step, idx in enumerate(bar):
         batch, labels = _batch(run, idx)
+        if run.started is not None:  # how long the data stage and setup took, once
+            ready = time.perf_counter() - run.started
+            logger.info("first training batch ready %.2f s after the run started", ready)
+            run.started = None
         first = step % t.accumulate == 0
         last = (step + 1) % t.accumulate == 0 or step + 1 == len(batches)
         value, logits = _step(run, batch, labels, (epoch, step), first, last)

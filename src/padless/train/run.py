@@ -27,7 +27,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from padless.config import Config, TrainConfig
-from padless.encode.splits import Prepared, Split, prepare
+from padless.encode.prepared import prepare
+from padless.encode.splits import Prepared, Split
 from padless.errors import config_error
 from padless.models.classifier import SequenceClassifier, build_model, model_arguments
 from padless.train.checkpoint import CheckpointManager
@@ -83,6 +84,7 @@ class Run:
     checkpoints: CheckpointManager
     ddp: DistributedDataParallel | None = None
     syncs: SyncCounter = field(default_factory=SyncCounter)
+    started: float | None = None  # perf_counter at the run's start, until the first batch
 
     @property
     def task(self) -> str:

@@ -1,0 +1,428 @@
+"""Building a store from a text table larger than memory, a bounded chunk of rows at a time.
+
+Used for ``data.source = "table"`` with the word tokenizer (no bigrams); other sources are
+prepared in memory and then written (:mod:`padless.encode.prepared`). Memory holds one chunk of
+rows, a few bytes per row (split, length, label code) and one entry per distinct token; the
+token ids go to a scratch file on disk. Two passes:
+
+1. **Read, clean once, tokenize.** Each chunk of rows (:func:`padless.data.tables.iter_table`,
+   converted by :class:`padless.data.text_table.TextTableRows`) is cleaned and split into words
+   by the batch functions of :mod:`padless.encode.text`. Words get *provisional* ids in order of
+   first appearance, written to the scratch file; labels and splits are kept as codes.
+2. **Fit, then map.** With every split known, the validation rows are drawn exactly as
+   :func:`padless.data.dataset.assign_validation` draws them; the vocabulary is fitted on the
+   train rows' word counts (a ``bincount`` of their provisional ids, then
+   :meth:`Vocab.from_counts`, the order :meth:`Vocab.build` gives) and the labels on the train
+   labels. Each scratch chunk is then mapped to final ids with one array lookup, truncated
+   (:func:`truncate_flat`) and written to its split's file.
+
+The result equals :func:`padless.encode.splits.prepare_in_memory` on the same config: the same
+rows in each split, the same ids, the same targets (tested).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from padless.config import Config
+from padless.data.dataset import assign_validation_codes
+from padless.data.delimited import BadRows
+from padless.data.tables import infer_format, iter_table
+from padless.encode.labels import LabelSpace
+from padless.encode.pipeline import InputPipeline
+from padless.encode.store import SPLITS, SplitWriter, flat_targets
+from padless.encode.text import TextEncoder, clean_batch, split_words, truncate_flat
+from padless.encode.vocab import Vocab
+from padless.errors import data_error
+
+__all__ = ["streams", "write_streamed"]
+
+logger = logging.getLogger(__name__)
+CHUNK_ROWS = 65536
+
+
+def streams(cfg: Config) -> bool:
+    """Whether ``cfg``'s data is built streaming (a text table, word tokenizer, no bigrams)."""
+    return cfg.data.source == "table" and cfg.text.tokenizer == "word" and cfg.text.ngrams == 1
+
+
+class _Codes:
+    """Values to small int codes in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def codes(self, items: list[Any]) -> np.ndarray:
+        index, values = self.index, self.values
+        out = np.empty(len(items), dtype=np.int32)
+        for i, v in enumerate(items):
+            c = index.get(v)
+            if c is None:
+                c = index[v] = len(values)
+                values.append(v)
+            out[i] = c
+        return out
+
+
+class _Labels:
+    """A label column kept compactly: class names as codes, numbers as floats, lists (and
+    ``{target: value}`` dicts) as flat values and counts. Every row must be of one kind (the
+    first row's)."""
+
+    def __init__(self) -> None:
+        self.kind: str | None = None  # "name", "number", "names", "numbers"
+        self.names = _Codes()
+        self.parts: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
+        self.targets: tuple[str, ...] | None = None  # names of dict labels (label_columns)
+
+    def add(self, labels: list[Any], where: str, row0: int) -> None:
+        kinds = {_kind(v) for v in labels}
+        if self.kind is None and labels:
+            self.kind = _kind(labels[0])
+        if kinds - {self.kind}:
+            bad = next(i for i, v in enumerate(labels) if _kind(v) != self.kind)
+            raise data_error(
+                f"{where} row {row0 + bad}, label",
+                f"a label of the same kind as the first row's ({self.kind})",
+                repr(labels[bad])[:60],
+                "give every row the same kind of label",
+            )
+        if self.kind == "name":
+            self.parts.append(self.names.codes(labels))
+        elif self.kind == "number":
+            self.parts.append(np.asarray(labels, dtype=np.float64))
+        else:
+            if labels and isinstance(labels[0], dict):  # several named targets
+                self.targets = tuple(labels[0])
+                labels = [list(v.values()) for v in labels]
+            flat = [x for v in labels for x in v]
+            codes = self.names.codes(flat) if self.kind == "names" else np.asarray(flat, float)
+            self.parts.append(np.asarray(codes))
+            self.counts.append(np.array([len(v) for v in labels], dtype=np.int64))
+
+    def finish(self) -> None:
+        self.flat = np.concatenate(self.parts) if self.parts else np.zeros(0)
+        if self.counts:
+            counts = np.concatenate(self.counts)
+            self.offsets = np.concatenate([[0], np.cumsum(counts)])
+
+    def value(self, i: int) -> Any:
+        """Row ``i``'s label as the reader gave it."""
+        if self.kind == "name":
+            return self.names.values[int(self.flat[i])]
+        if self.kind == "number":
+            return float(self.flat[i])
+        part = self.flat[self.offsets[i] : self.offsets[i + 1]]
+        if self.kind == "names":
+            return [self.names.values[int(c)] for c in part]
+        if self.targets is not None:
+            return dict(zip(self.targets, (float(x) for x in part), strict=True))
+        return [float(x) for x in part]
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, dict):
+        return "numbers"
+    if isinstance(v, list):
+        return "numbers" if v and all(isinstance(x, float) for x in v) else "names"
+    return "number" if isinstance(v, float) else "name"
+
+
+def _word_codes(cleaned: list[str], words: _Codes) -> tuple[np.ndarray, np.ndarray]:
+    """Provisional word ids (int32, all rows flat) and the token count of each row of
+    ``cleaned`` texts: :func:`split_words` then ``words.codes``, without a Python object per
+    token. The punctuation is spaced apart over the whole chunk at once, then Arrow splits the
+    rows on spaces (cleaned text holds no other whitespace) and hashes the words in C++; only
+    the chunk's distinct words pass through Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from padless.encode.words import _isolate
+
+    joined = "\x00".join(cleaned)
+    if joined.count("\x00") != len(cleaned) - 1:  # a text holds the separator: the slow way
+        tokens, counts = split_words(cleaned)
+        return words.codes(tokens), counts
+    lists = pc.split_pattern(pa.array(_isolate(joined).split("\x00"), pa.large_string()), " ")
+    flat = pc.list_flatten(lists)
+    keep = pc.not_equal(pc.binary_length(flat), 0)  # the empty strings between spaces
+    parents = pc.filter(pc.list_parent_indices(lists), keep).to_numpy()
+    encoded = pc.filter(flat, keep).dictionary_encode()
+    local = words.codes(encoded.dictionary.to_pylist())
+    ids = local[encoded.indices.to_numpy()] if len(local) else np.zeros(0, np.int32)
+    return ids, np.bincount(parents, minlength=len(cleaned)).astype(np.int64)
+
+
+def _rows_converter(cfg: Config, path: Path, header: list[str]) -> Any:
+    from padless.data.text_table import TextTableRows
+
+    return TextTableRows.from_config(path, header, cfg.data)
+
+
+class _Scratch:
+    """Pass 1's output: provisional ids on disk, everything else compact in memory."""
+
+    def __init__(self, path: Path):
+        self.writer = SplitWriter(path, x_float=False, width=1, y_kind="class")
+        self.path = path
+        self.words = _Codes()
+        self.splits = _Codes()
+        self.labels = _Labels()
+        self.split_codes: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+        self.rows = self.tokens = 0
+
+
+def _read(cfg: Config, scratch: _Scratch) -> tuple[str, dict[str, int]]:
+    """Pass 1 (module docstring); returns the source name and the rows skipped."""
+    d, text = cfg.data, cfg.text
+    path = Path(d.path or "")
+    bad = BadRows() if d.skip_bad_rows else None
+    fmt = infer_format(path, d.format)
+    bar = _progress(path)
+    header, chunks = iter_table(
+        path,
+        fmt,
+        bad_rows=bad,
+        check_multiline=d.check_multiline,
+        chunk_rows=CHUNK_ROWS,
+        progress=bar.update,
+    )
+    convert = _rows_converter(cfg, path, header)
+    started = time.perf_counter()
+    for chunk in chunks:
+        ds = convert.convert(chunk)
+        cleaned = clean_batch(ds.texts, lowercase=text.lowercase, strip_html=text.strip_html)
+        ids, counts = _word_codes(cleaned, scratch.words)
+        if (counts == 0).any():
+            i = int(np.flatnonzero(counts == 0)[0])
+            raise data_error(
+                f"{path} row {scratch.rows + i}",
+                "text with at least one token after cleaning",
+                repr(ds.texts[i][:80]),
+                "remove empty or markup-only texts",
+            )
+        rows = np.arange(scratch.rows, scratch.rows + len(ds), dtype=np.int64)
+        scratch.writer.write(rows, counts, ids, np.zeros(len(ds), dtype=np.int64))
+        scratch.split_codes.append(scratch.splits.codes(ds.splits))
+        scratch.lengths.append(counts)
+        scratch.labels.add(list(ds.labels), str(path), scratch.rows)
+        scratch.rows += len(ds)
+        scratch.tokens += len(ids)
+        seconds = max(time.perf_counter() - started, 1e-9)
+        bar.set_postfix(
+            rows_s=f"{scratch.rows / seconds:,.0f}", tok_s=f"{scratch.tokens / seconds:,.0f}"
+        )
+    bar.close()
+    scratch.writer.close()
+    if scratch.rows == 0:
+        raise data_error(str(path), "at least one row", "no rows", "check the file content")
+    skipped = dict(convert.skipped)
+    if bad is not None and bad.count:
+        logger.warning("%s: %s (data.skip_bad_rows = true)", path, bad)
+        skipped["bad_rows"] = bad.count
+    seconds = time.perf_counter() - started
+    logger.info(
+        "data: read and tokenized %s: %d rows, %d tokens in %.1f s (%.0f tokens/s)",
+        path,
+        scratch.rows,
+        scratch.tokens,
+        seconds,
+        scratch.tokens / max(seconds, 1e-9),
+    )
+    return str(path), {k: v for k, v in skipped.items() if v}
+
+
+def _progress(path: Path) -> Any:
+    from tqdm.auto import tqdm
+
+    total = path.stat().st_size
+    return tqdm(total=total, desc=f"encode {path.name}", unit="B", unit_scale=True, leave=False)
+
+
+def write_streamed(cfg: Config, directory: Path) -> dict[str, Any]:
+    """Build the store's files in ``directory`` from ``cfg``'s text table (module docstring);
+    returns the ``store.json`` content (without the key and file digests)."""
+    scratch = _Scratch(directory / "scratch.arrow")
+    source, skipped = _read(cfg, scratch)
+    names = assign_validation_codes(
+        np.concatenate(scratch.split_codes),
+        scratch.splits.values,
+        cfg.data.valid_fraction,
+        cfg.train.seed,
+    )
+    train = names == 0
+    if not train.any():
+        fix = "check the split column values (train / valid / test)"
+        raise data_error(source, "rows in the train split", "none", fix)
+    scratch.labels.finish()
+    labels = _fit_labels(scratch.labels, train, source, cfg.data.task)
+    vocab = _fit_vocab(scratch, train, cfg)
+    pipeline = InputPipeline("text", text=TextEncoder(cfg.text, vocab=vocab))
+    (directory / "pipeline").mkdir()
+    pipeline.save(directory / "pipeline")
+    counts = _map(scratch, names, vocab, labels, cfg, directory, source)
+    scratch.path.unlink()
+    logger.info(
+        "data: %s rows %s, text input, task %s with %d label(s)",
+        source,
+        counts,
+        labels.task,
+        len(labels.classes),
+    )
+    return {
+        "source": source,
+        "counts": counts,
+        "skipped": skipped,
+        "pipeline": pipeline.to_dict(),
+        "labels": labels.to_dict(),
+    }
+
+
+def _fit_labels(col: _Labels, train: np.ndarray, source: str, task: str) -> LabelSpace:
+    """The label space of the train rows' labels (only their distinct values matter)."""
+    where = f"{source}, label column (train split)"
+    if col.kind == "name":
+        seen = np.unique(col.flat[train].astype(np.int64))
+        return LabelSpace.from_labels([col.names.values[c] for c in seen], where, task)
+    if col.kind == "number":
+        values = np.unique(col.flat[train])
+        return LabelSpace.from_labels([float(v) for v in values[:1000]], where, task)
+    rows = np.flatnonzero(train)
+    if col.kind == "names":
+        mask = np.repeat(train, np.diff(col.offsets))
+        seen = np.unique(col.flat[mask].astype(np.int64))
+        union = [col.names.values[c] for c in seen]
+        empty: list[list[str]] = [[] for _ in rows[:1]]
+        return LabelSpace.from_labels([union, *empty], where, task)
+    return LabelSpace.from_labels([col.value(int(i)) for i in rows[:1000]], where, task)
+
+
+def _scratch_batches(scratch: _Scratch) -> Any:
+    """(rows, lengths, provisional ids) of each chunk written in pass 1, memory-mapped."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(scratch.path), "r") as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            b = reader.get_batch(i)
+            ids = b.column(2).values.to_numpy(zero_copy_only=True)
+            yield b.column(0).to_numpy(), b.column(1).to_numpy().astype(np.int64), ids
+
+
+def _fit_vocab(scratch: _Scratch, train: np.ndarray, cfg: Config) -> Vocab:
+    """The vocabulary of the train rows' word counts, in :meth:`Vocab.build`'s order."""
+    counts = np.zeros(len(scratch.words.values), dtype=np.int64)
+    for rows, lengths, ids in _scratch_batches(scratch):
+        mask = np.repeat(train[rows], lengths)
+        counts += np.bincount(ids[mask], minlength=len(counts))
+    t = cfg.text
+    vocab = Vocab.from_counts(
+        scratch.words.values, counts, max_size=t.max_size, min_freq=t.min_freq
+    )
+    logger.info(
+        "word vocabulary: %d tokens (max_size %d, min_freq %d)", len(vocab), t.max_size, t.min_freq
+    )
+    return vocab
+
+
+def _map(
+    scratch: _Scratch,
+    names: np.ndarray,
+    vocab: Vocab,
+    labels: LabelSpace,
+    cfg: Config,
+    directory: Path,
+    source: str,
+) -> dict[str, int]:
+    """Pass 2: final ids, truncated, and targets, into one file per split present."""
+    remap = vocab.lookup(scratch.words.values).astype(np.int32)
+    targets = _Targets(scratch.labels, labels)
+    present = [k for k, _ in enumerate(SPLITS) if (names == k).any()]
+    writers = {
+        k: SplitWriter(
+            directory / f"{SPLITS[k]}.arrow", x_float=False, width=1, y_kind=targets.y_kind
+        )
+        for k in present
+    }
+    t = cfg.text
+    try:
+        for rows, lengths, ids in _scratch_batches(scratch):
+            final = remap[ids]
+            for k, writer in writers.items():
+                keep = names[rows] == k
+                if not keep.any():
+                    continue
+                mask = np.repeat(keep, lengths)
+                x, n = truncate_flat(final[mask], lengths[keep], t.max_length, t.truncation)
+                y = targets.encode(rows[keep], lengths[keep], n, source, t)
+                writer.write(rows[keep], n, x, y)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return {SPLITS[k]: w.rows for k, w in writers.items()}
+
+
+class _Targets:
+    """Pass 2's targets: the labels of some rows encoded by the label space, with array
+    lookups for class names and numbers; a label the space lacks raises as
+    :meth:`LabelSpace.encode` does, naming the row."""
+
+    def __init__(self, col: _Labels, labels: LabelSpace):
+        self.col, self.labels = col, labels
+        task = labels.task
+        if task in ("tagging", "multilabel"):
+            self.y_kind = "tags" if task == "tagging" else "classes"
+        elif task == "regression":
+            self.y_kind = "value" if col.kind == "number" else "values"
+        else:
+            self.y_kind = "class"
+        index = {c: i for i, c in enumerate(labels.classes)}
+        self.code_map = np.array([index.get(str(v), -1) for v in col.names.values], dtype=np.int64)
+
+    def _raise(self, row: int, source: str) -> None:
+        self.labels.encode(self.col.value(row), where=f"{source} row {row}, label")
+        raise AssertionError(f"row {row}: a label that cannot be encoded was accepted")
+
+    def encode(
+        self, rows: np.ndarray, full: np.ndarray, kept: np.ndarray, source: str, t: Any
+    ) -> Any:
+        """Targets of ``rows`` (``full`` steps each before truncation, ``kept`` after)."""
+        col, kind = self.col, self.y_kind
+        if kind == "class" and col.kind == "name":
+            y = self.code_map[col.flat[rows].astype(np.int64)]
+            if (y < 0).any():
+                self._raise(int(rows[np.flatnonzero(y < 0)[0]]), source)
+            return y
+        if kind == "value" and col.kind == "number":
+            v = col.flat[rows]
+            if not np.isfinite(v).all():
+                self._raise(int(rows[np.flatnonzero(~np.isfinite(v))[0]]), source)
+            return v
+        out = [self.labels.encode(col.value(int(r)), f"{source} row {int(r)}, label") for r in rows]
+        if kind == "tags":
+            return self._tags(out, rows, full, source, t)
+        return flat_targets(out, kind)
+
+    def _tags(
+        self, tags: list[Any], rows: np.ndarray, full: np.ndarray, source: str, t: Any
+    ) -> Any:
+        """One tag per step before truncation, then truncated as the steps were."""
+        counts = np.array([len(x) for x in tags], dtype=np.int64)
+        if (counts != full).any():
+            k = int(np.flatnonzero(counts != full)[0])
+            raise data_error(
+                f"{source} row {int(rows[k])}, tags",
+                f"{int(full[k])} tags (one per step)",
+                f"{int(counts[k])} tags",
+                "give exactly one tag per step",
+            )
+        flat = np.concatenate(tags) if tags else np.zeros(0, np.int64)
+        return truncate_flat(flat, counts, t.max_length, t.truncation)
