@@ -182,14 +182,13 @@ class _Scratch:
 
 def _read(cfg: Config, scratch: _Scratch) -> tuple[str, dict[str, int]]:
     """Pass 1 (module docstring); returns the source name and the rows skipped."""
-    d, text = cfg.data, cfg.text
+    d = cfg.data
     path = Path(d.path or "")
     bad = BadRows() if d.skip_bad_rows else None
-    fmt = infer_format(path, d.format)
     bar = _progress(path)
     header, chunks = iter_table(
         path,
-        fmt,
+        infer_format(path, d.format),
         bad_rows=bad,
         check_multiline=d.check_multiline,
         chunk_rows=CHUNK_ROWS,
@@ -197,29 +196,13 @@ def _read(cfg: Config, scratch: _Scratch) -> tuple[str, dict[str, int]]:
     )
     convert = _rows_converter(cfg, path, header)
     started = time.perf_counter()
+    args = (cfg.text.lowercase, cfg.text.strip_html)
     for chunk in chunks:
         ds = convert.convert(chunk)
-        cleaned = clean_batch(ds.texts, lowercase=text.lowercase, strip_html=text.strip_html)
-        ids, counts = _word_codes(cleaned, scratch.words)
-        if (counts == 0).any():
-            i = int(np.flatnonzero(counts == 0)[0])
-            raise data_error(
-                f"{path} row {scratch.rows + i}",
-                "text with at least one token after cleaning",
-                repr(ds.texts[i][:80]),
-                "remove empty or markup-only texts",
-            )
-        rows = np.arange(scratch.rows, scratch.rows + len(ds), dtype=np.int64)
-        scratch.writer.write(rows, counts, ids, np.zeros(len(ds), dtype=np.int64))
-        scratch.split_codes.append(scratch.splits.codes(ds.splits))
-        scratch.lengths.append(counts)
-        scratch.labels.add(list(ds.labels), str(path), scratch.rows)
-        scratch.rows += len(ds)
-        scratch.tokens += len(ids)
+        _store(scratch, path, ds, _tokenize(ds.texts, *args))
         seconds = max(time.perf_counter() - started, 1e-9)
-        bar.set_postfix(
-            rows_s=f"{scratch.rows / seconds:,.0f}", tok_s=f"{scratch.tokens / seconds:,.0f}"
-        )
+        rate = {"rows_s": scratch.rows / seconds, "tok_s": scratch.tokens / seconds}
+        bar.set_postfix({k: f"{v:,.0f}" for k, v in rate.items()})
     bar.close()
     scratch.writer.close()
     if scratch.rows == 0:
@@ -238,6 +221,37 @@ def _read(cfg: Config, scratch: _Scratch) -> tuple[str, dict[str, int]]:
         scratch.tokens / max(seconds, 1e-9),
     )
     return str(path), {k: v for k, v in skipped.items() if v}
+
+
+def _store(scratch: _Scratch, path: Path, ds: Any, job: tuple[Any, Any, Any]) -> None:
+    """Give a tokenized chunk provisional word ids and write it to the scratch file."""
+    words, local, counts = job
+    ids = scratch.words.codes(words)[local] if len(words) else np.zeros(0, np.int32)
+    if (counts == 0).any():
+        i = int(np.flatnonzero(counts == 0)[0])
+        raise data_error(
+            f"{path} row {scratch.rows + i}",
+            "text with at least one token after cleaning",
+            repr(ds.texts[i][:80]),
+            "remove empty or markup-only texts",
+        )
+    rows = np.arange(scratch.rows, scratch.rows + len(ds), dtype=np.int64)
+    scratch.writer.write(rows, counts, ids, np.zeros(len(ds), dtype=np.int64))
+    scratch.split_codes.append(scratch.splits.codes(ds.splits))
+    scratch.lengths.append(counts)
+    scratch.labels.add(list(ds.labels), str(path), scratch.rows)
+    scratch.rows += len(ds)
+    scratch.tokens += len(ids)
+
+
+def _tokenize(texts: list[str], lowercase: bool, strip_html: bool) -> tuple[Any, Any, Any]:
+    """A chunk's texts cleaned once and split into words: the chunk's distinct words (in
+    order of first appearance), each token's index among them (int32, all texts flat) and the
+    token count of each text."""
+    cleaned = clean_batch(texts, lowercase=lowercase, strip_html=strip_html)
+    codes = _Codes()
+    local, counts = _word_codes(cleaned, codes)
+    return codes.values, local, counts
 
 
 def _progress(path: Path) -> Any:
@@ -306,14 +320,16 @@ def _fit_labels(col: _Labels, train: np.ndarray, source: str, task: str) -> Labe
 
 
 def _scratch_batches(scratch: _Scratch) -> Any:
-    """(rows, lengths, provisional ids) of each chunk written in pass 1, memory-mapped."""
+    """(rows, lengths, provisional ids) of each chunk written in pass 1, read a chunk at a
+    time (not memory-mapped: the mapped pages of a file the size of the data would count in
+    the process's resident memory until the kernel reclaims them)."""
     import pyarrow as pa
 
-    with pa.memory_map(str(scratch.path), "r") as source:
+    with pa.OSFile(str(scratch.path), "r") as source:
         reader = pa.ipc.open_file(source)
         for i in range(reader.num_record_batches):
             b = reader.get_batch(i)
-            ids = b.column(2).values.to_numpy(zero_copy_only=True)
+            ids = b.column(2).values.to_numpy()
             yield b.column(0).to_numpy(), b.column(1).to_numpy().astype(np.int64), ids
 
 
