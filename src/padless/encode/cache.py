@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 #: Bumped whenever the layout or the meaning of a stored column changes.
 FORMAT_VERSION = 1
 _NOT_KEYED = ("cache", "cache_dir")  # where the cache is, not what it holds
-_BLOCK = 8 << 20
 
 
 def cache_root(cfg: Config) -> Path:
@@ -111,11 +110,9 @@ def fingerprint(path: Path, root: Path) -> str:
         saved = json.loads(memo.read_text(encoding="utf-8"))
         if saved.get("ident") == ident and isinstance(saved.get("sha256"), str):
             return str(saved["sha256"])
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            h.update(block)
-    digest = h.hexdigest()
+    from padless.data.imdb import sha256_file
+
+    digest = sha256_file(path)
     with contextlib.suppress(OSError):  # a read-only cache only costs the next run a hash
         memo.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo.with_name(f".{memo.name}.{os.getpid()}")

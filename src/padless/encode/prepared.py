@@ -99,7 +99,7 @@ def _build(cfg: Config, directory: Path, key: str) -> dict[str, Any]:
         else:
             meta = write_prepared(prepare_in_memory(cfg), tmp)
         meta["key"] = key
-        write_meta(tmp, meta)
+        meta = write_meta(tmp, meta)  # hashes every file once; not verified again below
         if directory.exists():
             old = directory.with_name(f".{directory.name}.{os.getpid()}.old.tmp")
             directory.rename(old)
@@ -109,7 +109,7 @@ def _build(cfg: Config, directory: Path, key: str) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     logger.info("data: cached the encoded splits in %s (%s)", directory, describe(meta))
-    return open_store(directory, key)
+    return meta
 
 
 def write_prepared(prepared: Prepared, directory: Path) -> dict[str, Any]:

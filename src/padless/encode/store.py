@@ -31,7 +31,6 @@ caller rebuilds it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -55,7 +54,6 @@ __all__ = [
 ]
 
 SPLITS = ("train", "valid", "test")
-_BLOCK = 8 << 20
 
 
 class StoreError(Exception):
@@ -131,15 +129,14 @@ class SplitWriter:
 
 def file_digest(path: Path) -> dict[str, Any]:
     """``{"size", "sha256"}`` of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            h.update(block)
-    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+    from padless.data.imdb import sha256_file
+
+    return {"size": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-def write_meta(directory: Path, meta: dict[str, Any]) -> None:
-    """Write ``store.json`` with the digest of every other file in ``directory``."""
+def write_meta(directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ``store.json`` with the digest of every other file in ``directory``; returns what
+    it wrote."""
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "store.json")
     meta = {
         **meta,
@@ -147,6 +144,7 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
         "files": {str(p.relative_to(directory)): file_digest(p) for p in files},
     }
     (directory / "store.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return meta
 
 
 def y_kind(task: str, targets: Any) -> str:
