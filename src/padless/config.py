@@ -93,6 +93,9 @@ class DataConfig:
     # the same files and settings; cache_dir: where (default $PADLESS_CACHE or ~/.cache/padless).
     cache: bool = True
     cache_dir: str | None = None
+    # Processes that tokenize a large text table (word tokenizer) while it is read and stored;
+    # 0: one per core, 1: none besides this one. The store is the same with any number.
+    encode_workers: int = 0
     seed: int = 0
     train_size: int = 10000
     valid_size: int = 1000
@@ -270,6 +273,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 # (lowest, highest, highest included); None = unbounded
 _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.valid_fraction": (0, 1, False),
+    "data.encode_workers": (0, None, True),
     "data.limit": (1, None, True),
     "data.max_steps": (1, None, True),
     "data.log_scale": (1e-12, None, True),

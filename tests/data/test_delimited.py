@@ -4,6 +4,7 @@ csv.writer writes. Read through padless.data.tables, the way every table file is
 
 import csv
 import io
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -145,3 +146,58 @@ def test_multiline_text_without_the_delimiter_reads_back_with_the_check_on(tmp_p
     path.write_text(buf.getvalue(), encoding="utf-8", newline="")
     got = read_columns(path)
     assert list(zip(got.cells["text"], got.cells["label"], strict=True)) == rows
+
+
+# ----------------------------------------------------------------------------- streaming
+def _read_all(lines, stream, bad_rows):
+    """Every row, the rows skipped and the error (if any) of a reader over ``lines`` as a list
+    or streamed; no seed either way, so both keep the values of rows read so far."""
+    from padless.data.delimited import DelimitedReader
+
+    bad = BadRows() if bad_rows else None
+    source = iter(lines) if stream else list(lines)
+    try:
+        rows = list(DelimitedReader(source, "t.csv", "csv", bad_rows=bad))
+    except DataError as exc:
+        return "error", str(exc)
+    return rows, bad
+
+
+LINE = st.lists(
+    st.sampled_from(["a", "b", "pos", "neg", ",", '"', '""', " ", "x y", "\n", "\r\n"]),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.lists(LINE, max_size=30), block=st.integers(1, 5), bad_rows=st.booleans())
+def test_streamed_lines_read_as_the_same_lines_in_a_list(body, block, bad_rows):
+    """Lines streamed a block at a time (blocks of 1 to 5 lines, so records, multi-line fields
+    and the lines given back after a malformed row cross block ends) give the rows, skips
+    and errors of the same lines held in a list."""
+    from padless.data.delimited import _BlockLines
+
+    lines = io.StringIO("text,label\n" + "\n".join(body) + "\n", newline="").readlines()
+    with mock.patch.object(_BlockLines, "BLOCK", block):
+        assert _read_all(lines, True, bad_rows) == _read_all(lines, False, bad_rows)
+
+
+VALUE = st.one_of(
+    st.sampled_from(["", " ", "pos", " pos ", "neg", "x" * 101, " " + "y" * 100, "z" * 100]),
+    st.text(st.sampled_from("ab \t"), max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(st.tuples(VALUE, VALUE), max_size=60), cap=st.integers(1, 12))
+def test_values_remembered_at_once_equal_one_record_at_a_time(records, cap):
+    """The evidence of swallowed rows (each column's first short values, up to a cap) is the
+    same whether the values of many records are kept at once or one record at a time."""
+    from padless.data import delimited
+
+    with mock.patch.object(delimited, "_SEEN_VALUES", cap):
+        one, many = (delimited.DelimitedReader(["a,b\n"], "t.csv", "csv") for _ in range(2))
+        for record in records:
+            one._remember(list(record))
+        many._remember_all([list(r) for r in records])
+    assert one._seen == many._seen

@@ -4,8 +4,11 @@ reader takes, multi-label cells, and errors naming the file, line and column."""
 import gzip
 import json
 import logging
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from padless.config import load_config
 from padless.data.sources import load_data
@@ -300,15 +303,15 @@ def test_split_names_and_aliases_are_checked_per_row(tmp_path):
 
 
 def test_rows_converted_in_chunks_equal_the_whole_file_and_count_skips(tmp_path):
-    from padless.data.tables import read_table
+    from padless.data.tables import iter_table
     from padless.data.text_table import TextTableRows
 
     path = tmp_path / "d.csv"
     path.write_text("text,y,split\na,0.5,train\n ,1,\nb,1e-3,test\n  ,2,\nc,-1,\n")
     whole = read_text_table(path, label_column="y", task="regression", skip_empty=True)
-    columns, rows = read_table(path)
+    columns, chunks = iter_table(path, chunk_rows=2)
     rows_of = TextTableRows(path, columns, label_column="y", task="regression", skip_empty=True)
-    parts = [rows_of.convert(rows[i : i + 2]) for i in range(0, len(rows), 2)]
+    parts = [rows_of.convert(chunk) for chunk in chunks]
     assert sum((p.texts for p in parts), []) == whole.texts == ["a", "b", "c"]
     assert sum((p.labels for p in parts), []) == whole.labels == [0.5, 0.001, -1.0]
     assert sum((p.splits for p in parts), []) == whole.splits == ["train", "test", None]
@@ -317,7 +320,8 @@ def test_rows_converted_in_chunks_equal_the_whole_file_and_count_skips(tmp_path)
     with pytest.raises(DataError, match="'text'"):
         TextTableRows(path, ["body", "y"], label_column="y")
     cfg = load_config(None, ["data.source=table", "data.task=regression", "data.label_column=y"])
-    assert TextTableRows.from_config(path, columns, cfg.data).convert(rows[:1]).labels == [0.5]
+    first = next(iter_table(path, chunk_rows=1)[1])
+    assert TextTableRows.from_config(path, columns, cfg.data).convert(first).labels == [0.5]
 
 
 def test_parquet_errors_name_the_row(tmp_path):
@@ -333,3 +337,43 @@ def test_the_config_keys_reach_the_reader(tmp_path):
     assert ds.labels == [{"b": 2.5, "a": 1.0}]
     ds = load_data(load_config(None, [*sets, "data.label_column=a", "data.task=regression"]).data)
     assert ds.labels == [1.0]
+
+
+CELLS = st.one_of(
+    st.sampled_from(["a b", "", " ", "pos", "neg", "1", "1.0", "0.5", "x|y", "[]", '["a"]', "Dev"]),
+    st.sampled_from([None, 1, 1.0, True, ["a", "b"], 2.5, "train", "test", "holdout"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.tuples(CELLS, CELLS, CELLS), max_size=12),
+    task=st.sampled_from(["auto", "regression", "multilabel", "tagging"]),
+    skip_empty=st.booleans(),
+)
+def test_chunks_converted_by_columns_equal_row_by_row(rows, task, skip_empty):
+    """A chunk converted by whole columns gives what the row-by-row conversion gives (the
+    same examples, or the same error naming the same row), whatever the cells hold: strings,
+    numbers that compare equal (1, 1.0, True), lists, None, bad labels and splits."""
+    from unittest import mock
+
+    from padless.data.tables import Columns
+    from padless.data.text_table import TextTableRows
+
+    names = ["text", "label", "split"]
+    cells = {name: [r[j] for r in rows] for j, name in enumerate(names)}
+    chunk = Columns(Path("d.jsonl"), names, cells, "line", range(2, len(rows) + 2))
+
+    def convert(by_columns):
+        reader = TextTableRows(
+            "d.jsonl", names, task=task, label_delimiter="|", skip_empty=skip_empty
+        )
+        try:
+            if by_columns:
+                return reader.convert(chunk)
+            with mock.patch.object(TextTableRows, "_clean", lambda *_: None):
+                return reader.convert(chunk)
+        except DataError as exc:
+            return str(exc)
+
+    assert convert(True) == convert(False)

@@ -119,6 +119,17 @@ def test_streamed_store_equals_memory_for_text_settings(tmp_path, small_chunks, 
     assert_same_splits(prepare_in_memory(cfg), prepare(cfg))
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_worker_processes_build_the_store_memory_gives(tmp_path, small_chunks, fmt, workers):
+    """Chunks tokenized by worker processes (round-robin, results taken back in order) give
+    the store of the in-memory path: same provisional ids, so the same vocabulary order."""
+    path = tmp_path / f"t{SUFFIX[fmt]}"
+    _write(path, _rows(90, "multiclass", seed=4), fmt)
+    cfg = _cfg(tmp_path, path, f"data.encode_workers={workers}", "text.lowercase=false")
+    assert_same_splits(prepare_in_memory(cfg), prepare(cfg))
+
+
 def test_rows_without_a_split_are_train_and_validation_is_drawn_as_in_memory(
     tmp_path, small_chunks
 ):
@@ -189,26 +200,3 @@ def test_bad_rows_skipped_on_request_are_counted_in_the_store(tmp_path, small_ch
     assert stored.skipped == {"bad_rows": 1}
     assert prepare(cfg).skipped == {"bad_rows": 1}  # from store.json on the second run
     assert_same_splits(prepare_in_memory(cfg), stored)
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from padless.encode.text import clean_batch, split_words  # noqa: E402
-
-TEXT = st.lists(
-    st.sampled_from(list("ab Z'_-.,!\x00\t<>&;éß\u0301\u00a0日本") + ["don't", "<br/>", "&amp;"]),
-    max_size=30,
-).map("".join)
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(TEXT, max_size=12))
-def test_word_codes_equal_split_words_then_codes(texts):
-    cleaned = clean_batch(texts, lowercase=True, strip_html=True)
-    fast_codes, slow_codes = streaming._Codes(), streaming._Codes()
-    ids, counts = streaming._word_codes(cleaned, fast_codes)
-    tokens, want_counts = split_words(cleaned)
-    np.testing.assert_array_equal(counts, want_counts)
-    np.testing.assert_array_equal(ids, slow_codes.codes(tokens))
-    assert fast_codes.values == slow_codes.values  # first-appearance order

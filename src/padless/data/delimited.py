@@ -34,9 +34,10 @@ quote swallowed are kept.
 from __future__ import annotations
 
 import csv
-from collections import deque
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from padless.errors import data_error
 
@@ -44,6 +45,7 @@ _DELIMITERS = {"csv": ",", "tsv": "\t"}
 _KEEP_LINES = 5  # line numbers BadRows keeps
 _SEEN_VALUES = 1000  # distinct values remembered per column
 _SEEN_LENGTH = 100  # longer values (free text) are not remembered
+_REMEMBER_AT_ONCE = 4096  # one-line records whose values are remembered together
 
 
 @dataclass
@@ -102,45 +104,33 @@ class _ListLines:
             self._restart(taken[1][0] - 1)
 
 
-class _StreamLines:
-    """The same as :class:`_ListLines` over lines streamed from a file: each line the ``csv``
-    reader takes is kept until the record is done, and lines given back are read again."""
+class _BlockLines(_ListLines):
+    """The same as :class:`_ListLines` over lines streamed from a file (any iterable of lines):
+    ``BLOCK`` lines at a time are appended to a window that ``csv`` reads at C speed. When the
+    next block comes, the lines before the record being read are dropped, so the window holds
+    about a block; lines given back are read again from it."""
+
+    BLOCK = 4096
 
     def __init__(self, lines: Iterable[str], delimiter: str):
-        self._lines = iter(lines)
-        self._back: deque[tuple[int, str]] = deque()
-        self._n = 0
-        self._taken: list[tuple[int, str]] = []
-        self._reader = csv.reader(self, delimiter=delimiter, strict=True)
+        self._source = iter(lines)
+        self._offset = 0  # lines dropped from the window's front
+        super().__init__([], delimiter)
 
-    def __iter__(self) -> _StreamLines:
-        return self
+    def _restart(self, k: int) -> None:
+        self._base = self._start = self._end = k
+        self._reader = csv.reader(self._feed(k), delimiter=self._delimiter, strict=True)
 
-    def __next__(self) -> str:
-        if self._back:
-            item = self._back.popleft()
-        else:
-            line = next(self._lines)
-            self._n += 1
-            item = (self._n, line)
-        self._taken.append(item)
-        return item[1]
-
-    def read(self) -> list[str]:
-        self._taken = []
-        return next(self._reader)
-
-    def span(self) -> int:
-        return len(self._taken)
-
-    def last(self) -> int:
-        return self._taken[-1][0]
+    def _feed(self, k: int) -> Iterator[str]:
+        yield from self._lines[k - self._offset :]
+        while block := list(itertools.islice(self._source, self.BLOCK)):
+            drop = self._end - self._offset  # self._end: where the record being read starts
+            self._lines = self._lines[drop:] + block if drop else self._lines + block
+            self._offset += drop
+            yield from block
 
     def taken(self) -> list[tuple[int, str]]:
-        return list(self._taken)
-
-    def give_back(self, taken: list[tuple[int, str]]) -> None:
-        self._back.extendleft(reversed(taken[1:]))
+        return [(i + 1, self._lines[i - self._offset]) for i in range(self._start, self._end)]
 
 
 class DelimitedReader:
@@ -167,10 +157,10 @@ class DelimitedReader:
         self.where, self.kind, self.bad_rows = where, kind, bad_rows
         self.check_multiline, self._seed, self._hint = check_multiline, seed, hint
         self._delimiter = _DELIMITERS[kind]
-        self._src: _ListLines | _StreamLines = (
+        self._src = (
             _ListLines(lines, self._delimiter)
             if isinstance(lines, list)
-            else _StreamLines(lines, self._delimiter)
+            else _BlockLines(lines, self._delimiter)
         )
         self._remember_rows = seed is None  # else the seed tells every value at once
         first: list[str] = []
@@ -189,26 +179,12 @@ class DelimitedReader:
         self._seen: list[set[str]] = [set() for _ in self.header]
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        src = self._src
-        if isinstance(src, _ListLines):
-            yield from self._iter_list(src)
-            return
-        while True:
-            try:
-                record = src.read()
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                taken = src.taken()
-                self._malformed(taken, self._syntax(exc, taken))
-                continue
-            if self._accept(record, src):
-                yield src.last(), record
-
-    def _iter_list(self, src: _ListLines) -> Iterator[tuple[int, list[str]]]:
-        """:meth:`__iter__` for lines in a list: each well-formed one-line record costs a few
-        operations; anything else goes the slow way (:meth:`_accept`)."""
-        width, remember = len(self.header), self._remember_rows
+        """Each well-formed one-line record costs a few operations (the values of a few
+        thousand are remembered at once: :meth:`_remember_all`); anything else goes the slow
+        way (:meth:`_accept`)."""
+        src, width = self._src, len(self.header)
+        pending: list[list[str]] = []  # one-line records whose values are not remembered yet
+        remember = pending.append if self._remember_rows else None
         while True:
             reader, base = src._reader, src._base
             try:
@@ -217,10 +193,13 @@ class DelimitedReader:
                     if end - src._end == 1 and len(record) == width:
                         src._start = src._end
                         src._end = end
-                        if remember:
-                            self._remember(record)
+                        if remember is not None:
+                            remember(record)
+                            if len(pending) >= _REMEMBER_AT_ONCE:
+                                self._remember_all(pending)
                         yield end, record
                         continue
+                    self._remember_all(pending)  # the evidence _accept may need
                     src._start, src._end = src._end, end
                     if self._accept(record, src):
                         yield end, record
@@ -233,7 +212,7 @@ class DelimitedReader:
                 taken = src.taken()
                 self._malformed(taken, self._syntax(exc, taken))
 
-    def _accept(self, record: list[str], src: _ListLines | _StreamLines) -> bool:
+    def _accept(self, record: list[str], src: _ListLines) -> bool:
         """Whether ``record``, just read, is a row: False for a blank line or a malformed
         record (raised, or recorded and its later lines given back)."""
         width = len(self.header)
@@ -322,14 +301,34 @@ class DelimitedReader:
         return any(row[i].strip() in self._seen[i] for i in columns if row[i].strip())
 
     def _remember(self, record: list[str]) -> None:
+        """Keep the short values of ``record`` as evidence of a swallowed row (at most
+        ``_SEEN_VALUES`` per column, the first ones seen)."""
         for value, seen in zip(record, self._seen, strict=False):
-            if len(seen) >= _SEEN_VALUES:
+            if len(seen) < _SEEN_VALUES:
+                _remember_value(value, seen)
+
+    def _remember_all(self, records: list[list[str]]) -> None:
+        """:meth:`_remember` each of ``records`` (one-line, the header's width), in order, then
+        empty the list: a column's distinct values at once, unless they could fill its set
+        (the first ones seen must win, so those go one record at a time)."""
+        for j, seen in enumerate(self._seen):
+            if len(seen) >= _SEEN_VALUES or not records:
                 continue
-            if len(value) > _SEEN_LENGTH and not (value[0].isspace() or value[-1].isspace()):
-                continue  # free text: too long to remember, and stripping would copy it
-            value = value.strip()
-            if value and len(value) <= _SEEN_LENGTH:
-                seen.add(value)
+            distinct = set(map(itemgetter(j), records))
+            new = {
+                v.strip()
+                for v in distinct
+                if len(v) <= _SEEN_LENGTH or v[0].isspace() or v[-1].isspace()
+            }
+            new = {v for v in new if v and len(v) <= _SEEN_LENGTH} - seen
+            if len(seen) + len(new) <= _SEEN_VALUES:
+                seen |= new
+                continue
+            for record in records:
+                if len(seen) >= _SEEN_VALUES:
+                    break
+                _remember_value(record[j], seen)
+        records.clear()
 
     def _malformed(
         self, taken: list[tuple[int, str]], why: tuple[str, str, str], fix: str | None = None
@@ -348,6 +347,14 @@ class DelimitedReader:
             raise data_error(f"{self.where} line {start}", expected, got, fix + self._hint)
         self.bad_rows.add(start, reason)
         self._src.give_back(taken)
+
+
+def _remember_value(value: str, seen: set[str]) -> None:
+    if len(value) > _SEEN_LENGTH and not (value[0].isspace() or value[-1].isspace()):
+        return  # free text: too long to remember, and stripping would copy it
+    value = value.strip()
+    if value and len(value) <= _SEEN_LENGTH:
+        seen.add(value)
 
 
 def read_records(

@@ -149,12 +149,13 @@ def iter_table(
     check_multiline: bool = True,
     chunk_rows: int = 65536,
     progress: Callable[[int], Any] | None = None,
-) -> tuple[list[str], Iterator[list[tuple[int, Row]]]]:
-    """Stream a table: ``(columns, chunks)``, each chunk at most ``chunk_rows``
-    ``(line_number, row_dict)`` pairs as :func:`read_table` gives them, so memory stays bounded
-    by a chunk however large the file. The file is read as it is consumed (gzip decompressed on
-    the fly, Parquet a row batch at a time); ``progress(n)`` gets the bytes of the file read
-    since its last call, once per chunk.
+) -> tuple[list[str], Iterator[Columns]]:
+    """Stream a table: ``(columns, chunks)``, each chunk a :class:`Columns` of at most
+    ``chunk_rows`` rows with the values and numbers :func:`read_table` gives them (a name the
+    header repeats holds its last column's values, as in :func:`read_table`'s dicts), so
+    memory stays bounded by a chunk however large the file. The file is read as it is consumed
+    (gzip decompressed on the fly, Parquet a row batch at a time); ``progress(n)`` gets the
+    bytes of the file read since its last call, once per chunk.
 
     The columns of a JSONL file are the keys of its first object (a later row lacking one of
     them reads None there). Errors are :func:`read_table`'s; a CSV / TSV multi-line field is
@@ -183,20 +184,29 @@ def iter_table(
     except BaseException:
         raw.close()
         raise
-    rows = ((n, dict(zip(reader.header, rec, strict=True))) for n, rec in reader)
-    return reader.header, _chunks(p, raw, text, rows, chunk_rows, progress)
+    header = reader.header
+    index = {name: j for j, name in enumerate(header)}  # a repeated name: its last column
+
+    def columns(pairs: list[tuple[int, list[str]]]) -> Columns:
+        fields = list(zip(*(record for _, record in pairs), strict=True))
+        cells = {name: list(fields[j]) for name, j in index.items()}
+        return Columns(p, header, cells, "line", [n for n, _ in pairs])
+
+    return header, _chunks(p, raw, text, iter(reader), chunk_rows, progress, columns)
 
 
 def _chunks(
     p: Path,
     raw: BinaryIO,
     text: io.TextIOWrapper,
-    rows: Iterator[tuple[int, Row]],
+    rows: Iterator[Any],
     size: int,
     progress: Callable[[int], Any] | None,
-) -> Iterator[list[tuple[int, Row]]]:
-    """Lists of at most ``size`` rows; closes the file at the end. ``text`` (the decoding
-    wrapper over ``raw``) is held until then: dropping it would close ``raw`` early."""
+    columns: Callable[[list[Any]], Columns],
+) -> Iterator[Columns]:
+    """``columns`` of lists of at most ``size`` rows; closes the file at the end. ``text``
+    (the decoding wrapper over ``raw``) is held until then: dropping it would close ``raw``
+    early."""
     reported = 0
     try:
         with _decoding(p):
@@ -205,7 +215,7 @@ def _chunks(
                     now = raw.tell()
                     progress(now - reported)
                     reported = now
-                yield chunk
+                yield columns(chunk)
     finally:
         text.close()
         raw.close()
@@ -218,7 +228,7 @@ def _jsonl_stream(
     bad_rows: BadRows | None,
     size: int,
     progress: Callable[[int], Any] | None,
-) -> tuple[list[str], Iterator[list[tuple[int, Row]]]]:
+) -> tuple[list[str], Iterator[Columns]]:
     def rows() -> Iterator[tuple[int, Row]]:
         for lineno, line in enumerate(text, start=1):
             if line.strip():
@@ -230,14 +240,19 @@ def _jsonl_stream(
     with _decoding(p):
         first = next(it, None)
     head = [] if first is None else [first]
-    return list(first[1]) if first else [], _chunks(
-        p, raw, text, itertools.chain(head, it), size, progress
-    )
+    names = list(first[1]) if first else []
+
+    def columns(pairs: list[tuple[int, Row]]) -> Columns:
+        cells = {name: [row.get(name) for _, row in pairs] for name in names}
+        return Columns(p, names, cells, "line", [n for n, _ in pairs])
+
+    chunks = _chunks(p, raw, text, itertools.chain(head, it), size, progress, columns)
+    return names, chunks
 
 
 def _parquet_stream(
     p: Path, size: int, progress: Callable[[int], Any] | None
-) -> tuple[list[str], Iterator[list[tuple[int, Row]]]]:
+) -> tuple[list[str], Iterator[Columns]]:
     pq = import_optional("pyarrow.parquet", f"{p} (Parquet)", "parquet")
     try:
         f = pq.ParquetFile(p)
@@ -245,19 +260,20 @@ def _parquet_stream(
         fix = "check the file (write it again with pyarrow or pandas)"
         raise data_error(str(p), "a Parquet file", str(exc), fix) from None
     total, nbytes = max(f.metadata.num_rows, 1), p.stat().st_size
+    names = list(f.schema_arrow.names)
 
-    def chunks() -> Iterator[list[tuple[int, Row]]]:
+    def chunks() -> Iterator[Columns]:
         n = reported = 0
         for batch in f.iter_batches(batch_size=size):
-            rows = batch.to_pylist()
-            yield [(n + i + 1, row) for i, row in enumerate(rows)]
-            n += len(rows)
+            cells = batch.to_pydict()
+            yield Columns(p, names, cells, "row", range(n + 1, n + batch.num_rows + 1))
+            n += batch.num_rows
             if progress is not None:
                 now = nbytes * n // total
                 progress(now - reported)
                 reported = now
 
-    return list(f.schema_arrow.names), chunks()
+    return names, chunks()
 
 
 @contextlib.contextmanager

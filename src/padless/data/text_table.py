@@ -2,9 +2,12 @@
 
 :class:`TextTableRows` holds everything per row: built once from a file's header and the
 column options (it checks the columns there), its :meth:`~TextTableRows.convert` turns a chunk
-of ``(line_number, row_dict)`` rows into a :class:`~padless.data.dataset.TextDataset`, so a
-file read whole (:func:`read_text_table`, through :func:`padless.data.tables.read_table`) and
-one streamed in chunks give the same examples. Nothing in ``convert`` depends on other rows.
+of rows (a :class:`~padless.data.tables.Columns`) into a
+:class:`~padless.data.dataset.TextDataset`, so a file read whole (:func:`read_text_table`,
+through :func:`padless.data.tables.read_columns`) and one streamed in chunks
+(:func:`padless.data.tables.iter_table`) give the same examples. Nothing in ``convert``
+depends on other rows; a chunk of clean rows is converted by whole columns (each distinct
+label read once), any other row by row.
 
 Labels are read by the task (:class:`padless.data.label_cells.LabelRule`): a class name, a set
 of labels (``multilabel``: a JSON list or text split on ``label_delimiter``; an empty cell or
@@ -32,8 +35,8 @@ from padless.data.dataset import Label, TextDataset
 from padless.data.delimited import BadRows
 from padless.data.label_cells import LabelRule
 from padless.data.numeric import _normalize_split
-from padless.data.tables import infer_format, read_table
-from padless.errors import data_error
+from padless.data.tables import Columns, infer_format, read_columns
+from padless.errors import DataError, data_error
 
 if TYPE_CHECKING:
     from padless.config import DataConfig
@@ -94,6 +97,8 @@ class TextTableRows:
         if split_column is not None and self.split_key is None and split_column != "split":
             _require_column(self.path, columns, split_column, "split")
         self.skipped: Counter[str] = Counter()
+        split = (self.split_key,) if self.split_key is not None else ()
+        self._read = (text_column, *self.label_columns, *split)  # the columns a row needs
 
     @classmethod
     def from_config(
@@ -116,26 +121,66 @@ class TextTableRows:
             unit=unit,
         )
 
-    def convert(self, rows: Sequence[tuple[int, Row]]) -> TextDataset:
-        """A :class:`TextDataset` of the ``(number, row)`` pairs of one chunk; its ``skipped``
-        counts this chunk's empty texts skipped on request (``self.skipped`` all of them)."""
+    def convert(self, chunk: Columns) -> TextDataset:
+        """A :class:`TextDataset` of one chunk of rows; its ``skipped`` counts this chunk's
+        empty texts skipped on request (``self.skipped`` all of them). A chunk of clean rows
+        (text strings, each distinct label and split cell read once) is converted by whole
+        columns; any other goes row by row, which raises at the first bad row."""
+        self.skipped["empty_text"] += 0
+        fast = self._clean(chunk)
+        if fast is not None:
+            return fast
         texts: list[str] = []
         labels: list[Label] = []
         splits: list[str | None] = []
         empty = 0
-        for number, row in rows:
+        cells = chunk.cells
+        for i, number in enumerate(chunk.numbers):
             where = f"{self.path} {self.unit} {number}"
-            text = self._text(row.get(self.text_column), f"{where}, column '{self.text_column}'")
+            row = {name: cells[name][i] for name in self._read}
+            text = self._text(row[self.text_column], f"{where}, column '{self.text_column}'")
             if text is None:
                 empty += 1
                 continue
             texts.append(text)
             labels.append(self._label(row, where))
-            split = row.get(self.split_key) if self.split_key is not None else None
+            split = row[self.split_key] if self.split_key is not None else None
             splits.append(_normalize_split(split, f"{where}, column '{self.split_key}'"))
         self.skipped["empty_text"] += empty
         skipped = {"empty_text": empty} if empty else {}
         return TextDataset(texts, labels, splits, source=str(self.path), skipped=skipped)
+
+    def _clean(self, chunk: Columns) -> TextDataset | None:
+        """The chunk converted by whole columns, or None when a row needs a closer look (a
+        text that is empty or no string, a label or split that is no string or reads badly)."""
+        texts = chunk.cells[self.text_column]
+        try:
+            if not all(map(str.strip, texts)):
+                return None
+        except TypeError:  # a text that is no string
+            return None
+        parse = self.rule.parse
+        columns = [
+            _each_distinct(chunk.cells[name], lambda v: parse(v, ""), (str,))
+            for name in self.label_columns
+        ]
+        if any(c is None for c in columns):
+            return None
+        labels: list[Label]
+        if self.several:
+            rows = zip(*cast(list[list[Any]], columns), strict=True)
+            labels = [dict(zip(self.label_columns, v, strict=True)) for v in rows]
+        else:
+            labels = cast(list[Label], columns[0])
+            if self.rule.kind in ("set", "steps"):  # a list per row, not one shared per value
+                labels = [list(cast(list[str], v)) for v in labels]
+        splits: list[str | None] | None = [None] * len(texts)
+        if self.split_key is not None:
+            cells = chunk.cells[self.split_key]
+            splits = _each_distinct(cells, lambda v: _normalize_split(v, ""), (str, type(None)))
+        if splits is None:
+            return None
+        return TextDataset(list(texts), labels, splits, source=str(self.path))
 
     def _label(self, row: Row, where: str) -> Label:
         parse = self.rule.parse
@@ -156,6 +201,23 @@ class TextTableRows:
             return None
         fix = "remove the row, or set data.skip_empty = true to skip and count it"
         raise data_error(where, "non-empty text", "an empty value", fix)
+
+
+def _each_distinct(values: list[Any], read: Any, types: tuple[type, ...]) -> list[Any] | None:
+    """``read`` of each of ``values``, each distinct value read once; None when a value is not
+    of one of ``types`` (values of other types may compare equal, as ``1 == True``) or does not
+    read (the caller then goes row by row, naming the row)."""
+    try:
+        distinct = dict.fromkeys(values)
+    except TypeError:  # a list or dict cell
+        return None
+    if any(type(v) not in types for v in distinct):
+        return None
+    try:
+        read_once = {v: read(v) for v in distinct}
+    except DataError:
+        return None
+    return list(map(read_once.__getitem__, values))
 
 
 def read_text_table(
@@ -185,12 +247,12 @@ def read_text_table(
     """
     p = Path(path)
     bad = BadRows() if skip_bad_rows else None
-    columns, rows = read_table(p, fmt, bad_rows=bad, check_multiline=check_multiline)
+    table = read_columns(p, fmt, bad_rows=bad, check_multiline=check_multiline)
     if bad is not None and bad.count:
         logger.warning("%s: %s (data.skip_bad_rows = true)", p, bad)
     reader = TextTableRows(
         p,
-        columns,
+        table.names,
         text_column=text_column,
         label_column=label_column,
         split_column=split_column,
@@ -201,7 +263,7 @@ def read_text_table(
         skip_empty=skip_empty,
         unit="row" if infer_format(p, fmt) == "parquet" else "line",
     )
-    ds = reader.convert(rows)
+    ds = reader.convert(table)
     if reader.skipped["empty_text"]:
         n = reader.skipped["empty_text"]
         logger.warning("%s: skipped %d rows with empty text (data.skip_empty = true)", p, n)

@@ -3,8 +3,9 @@
 A store (:mod:`padless.encode.store`) holds the encoded train / valid / test splits of one
 data set read one way. :func:`store_key` names it: a sha256 over the padless version, the
 store format, every ``[data]`` and ``[text]`` setting that changes what is read or how it is
-encoded (not ``data.cache`` / ``data.cache_dir``, which only say where), ``train.seed`` (it
-draws the validation rows) and the **content** sha256 of every data file read. A second run on
+encoded (not ``data.cache`` / ``data.cache_dir`` / ``data.encode_workers``, which only say
+where the store is and how many processes build it), ``train.seed`` (it draws the validation
+rows) and the **content** sha256 of every data file read. A second run on
 the same data with the same settings finds the store and starts training without reading or
 encoding anything; an edited file, another tokenizer or another seed is another key.
 
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 #: Bumped whenever the layout or the meaning of a stored column changes.
 FORMAT_VERSION = 1
-_NOT_KEYED = ("cache", "cache_dir")  # where the cache is, not what it holds
+_NOT_KEYED = ("cache", "cache_dir", "encode_workers")  # how, not what the store holds
 
 
 def cache_root(cfg: Config) -> Path:

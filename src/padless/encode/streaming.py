@@ -22,8 +22,11 @@ rows in each split, the same ids, the same targets (tested).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,8 @@ from padless.data.tables import infer_format, iter_table
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline
 from padless.encode.store import SPLITS, SplitWriter, flat_targets
-from padless.encode.text import TextEncoder, clean_batch, split_words, truncate_flat
+from padless.encode.text import TextEncoder, truncate_flat
+from padless.encode.tokenizer_pool import Codes, TokenizerPool, default_workers, tokenize_chunk
 from padless.encode.vocab import Vocab
 from padless.errors import data_error
 
@@ -44,30 +48,12 @@ __all__ = ["streams", "write_streamed"]
 
 logger = logging.getLogger(__name__)
 CHUNK_ROWS = 65536
+POOL_FROM_BYTES = 16 << 20  # smaller files are tokenized in this process (workers take ~0.4 s)
 
 
 def streams(cfg: Config) -> bool:
     """Whether ``cfg``'s data is built streaming (a text table, word tokenizer, no bigrams)."""
     return cfg.data.source == "table" and cfg.text.tokenizer == "word" and cfg.text.ngrams == 1
-
-
-class _Codes:
-    """Values to small int codes in order of first appearance."""
-
-    def __init__(self) -> None:
-        self.index: dict[Any, int] = {}
-        self.values: list[Any] = []
-
-    def codes(self, items: list[Any]) -> np.ndarray:
-        index, values = self.index, self.values
-        out = np.empty(len(items), dtype=np.int32)
-        for i, v in enumerate(items):
-            c = index.get(v)
-            if c is None:
-                c = index[v] = len(values)
-                values.append(v)
-            out[i] = c
-        return out
 
 
 class _Labels:
@@ -77,13 +63,15 @@ class _Labels:
 
     def __init__(self) -> None:
         self.kind: str | None = None  # "name", "number", "names", "numbers"
-        self.names = _Codes()
+        self.names = Codes()
         self.parts: list[np.ndarray] = []
         self.counts: list[np.ndarray] = []
         self.targets: tuple[str, ...] | None = None  # names of dict labels (label_columns)
 
     def add(self, labels: list[Any], where: str, row0: int) -> None:
-        kinds = {_kind(v) for v in labels}
+        types = set(map(type, labels))
+        simple = {str: "name", float: "number"}.get(next(iter(types))) if len(types) == 1 else None
+        kinds = {simple} if simple else {_kind(v) for v in labels}
         if self.kind is None and labels:
             self.kind = _kind(labels[0])
         if kinds - {self.kind}:
@@ -135,31 +123,6 @@ def _kind(v: Any) -> str:
     return "number" if isinstance(v, float) else "name"
 
 
-def _word_codes(cleaned: list[str], words: _Codes) -> tuple[np.ndarray, np.ndarray]:
-    """Provisional word ids (int32, all rows flat) and the token count of each row of
-    ``cleaned`` texts: :func:`split_words` then ``words.codes``, without a Python object per
-    token. The punctuation is spaced apart over the whole chunk at once, then Arrow splits the
-    rows on spaces (cleaned text holds no other whitespace) and hashes the words in C++; only
-    the chunk's distinct words pass through Python."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from padless.encode.words import _isolate
-
-    joined = "\x00".join(cleaned)
-    if joined.count("\x00") != len(cleaned) - 1:  # a text holds the separator: the slow way
-        tokens, counts = split_words(cleaned)
-        return words.codes(tokens), counts
-    lists = pc.split_pattern(pa.array(_isolate(joined).split("\x00"), pa.large_string()), " ")
-    flat = pc.list_flatten(lists)
-    keep = pc.not_equal(pc.binary_length(flat), 0)  # the empty strings between spaces
-    parents = pc.filter(pc.list_parent_indices(lists), keep).to_numpy()
-    encoded = pc.filter(flat, keep).dictionary_encode()
-    local = words.codes(encoded.dictionary.to_pylist())
-    ids = local[encoded.indices.to_numpy()] if len(local) else np.zeros(0, np.int32)
-    return ids, np.bincount(parents, minlength=len(cleaned)).astype(np.int64)
-
-
 def _rows_converter(cfg: Config, path: Path, header: list[str]) -> Any:
     from padless.data.text_table import TextTableRows
 
@@ -172,8 +135,8 @@ class _Scratch:
     def __init__(self, path: Path):
         self.writer = SplitWriter(path, x_float=False, width=1, y_kind="class")
         self.path = path
-        self.words = _Codes()
-        self.splits = _Codes()
+        self.words = Codes()
+        self.splits = Codes()
         self.labels = _Labels()
         self.split_codes: list[np.ndarray] = []
         self.lengths: list[np.ndarray] = []
@@ -196,13 +159,13 @@ def _read(cfg: Config, scratch: _Scratch) -> tuple[str, dict[str, int]]:
     )
     convert = _rows_converter(cfg, path, header)
     started = time.perf_counter()
-    args = (cfg.text.lowercase, cfg.text.strip_html)
-    for chunk in chunks:
-        ds = convert.convert(chunk)
-        _store(scratch, path, ds, _tokenize(ds.texts, *args))
-        seconds = max(time.perf_counter() - started, 1e-9)
-        rate = {"rows_s": scratch.rows / seconds, "tok_s": scratch.tokens / seconds}
-        bar.set_postfix({k: f"{v:,.0f}" for k, v in rate.items()})
+    datasets = (convert.convert(chunk) for chunk in chunks)
+    with _collector_paused(), _tokenized(datasets, cfg, path) as results:
+        for ds, job in results:
+            _store(scratch, path, ds, job)
+            seconds = max(time.perf_counter() - started, 1e-9)
+            rate = {"rows_s": scratch.rows / seconds, "tok_s": scratch.tokens / seconds}
+            bar.set_postfix({k: f"{v:,.0f}" for k, v in rate.items()})
     bar.close()
     scratch.writer.close()
     if scratch.rows == 0:
@@ -221,6 +184,37 @@ def _read(cfg: Config, scratch: _Scratch) -> tuple[str, dict[str, int]]:
         scratch.tokens / max(seconds, 1e-9),
     )
     return str(path), {k: v for k, v in skipped.items() if v}
+
+
+@contextlib.contextmanager
+def _tokenized(datasets: Iterator[Any], cfg: Config, path: Path) -> Iterator[Iterator[Any]]:
+    """``(dataset, tokenized texts)`` of each chunk, in order: tokenized by worker processes
+    (:class:`TokenizerPool`, ``data.encode_workers`` of them; 0 = one per core for a file
+    over ``POOL_FROM_BYTES``) while this process reads the next chunks, or here."""
+    t = cfg.text
+    workers = cfg.data.encode_workers
+    if workers == 0:
+        workers = default_workers() if path.stat().st_size >= POOL_FROM_BYTES else 1
+    if workers < 2:
+        yield ((ds, tokenize_chunk(ds.texts, t.lowercase, t.strip_html)) for ds in datasets)
+        return
+    with TokenizerPool(workers, lowercase=t.lowercase, strip_html=t.strip_html) as pool:
+        yield pool.imap((ds, ds.texts) for ds in datasets)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while chunks are read: each row makes a list (the CSV
+    record) and the collector would walk every one still alive, again and again, which more
+    than doubles the reading time. The loop makes no reference cycles; the collector is on
+    again (if it was) when it ends, however it ends."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _store(scratch: _Scratch, path: Path, ds: Any, job: tuple[Any, Any, Any]) -> None:
@@ -242,16 +236,6 @@ def _store(scratch: _Scratch, path: Path, ds: Any, job: tuple[Any, Any, Any]) ->
     scratch.labels.add(list(ds.labels), str(path), scratch.rows)
     scratch.rows += len(ds)
     scratch.tokens += len(ids)
-
-
-def _tokenize(texts: list[str], lowercase: bool, strip_html: bool) -> tuple[Any, Any, Any]:
-    """A chunk's texts cleaned once and split into words: the chunk's distinct words (in
-    order of first appearance), each token's index among them (int32, all texts flat) and the
-    token count of each text."""
-    cleaned = clean_batch(texts, lowercase=lowercase, strip_html=strip_html)
-    codes = _Codes()
-    local, counts = _word_codes(cleaned, codes)
-    return codes.values, local, counts
 
 
 def _progress(path: Path) -> Any:
