@@ -19,7 +19,10 @@ Each (table, path) runs in a fresh ``padless`` process (``--child``), which repo
 * ``peak_rss_mb`` (ru_maxrss at the end of the data stage), ``rss_base_mb`` (after imports,
   before it) and ``bytes_per_token`` = (peak - base) / tokens;
 * ``first_batch_s``: wall time from the parent starting the process to the first training
-  batch being ready (interpreter start, imports, data stage, model build, first collation);
+  batch being ready (interpreter start, imports, data stage, model and optimizer build, the
+  epoch's batch plan, first collation), taking the batches as the training loop does
+  (``sampler.batches()``, index arrays); ``first_step_s``: the same to the end of the first
+  optimizer step (its forward, backward and AdamW step);
 * ``train_tok_s``: real tokens / second over ``--steps`` training steps (after 5 untimed ones)
   of a small BiLSTM (embedding 64, hidden 128), the same batches on every path.
 
@@ -158,10 +161,11 @@ def child(table: str, mode: str, cache: str, out: str, steps: int, started: floa
     run = run_mod.build_run(cfg, Path(out), True, World())
     run.model.train()
     run.sampler.set_epoch(0)
-    batches = list(run.sampler)[: steps + 5]
+    batches = run.sampler.batches()[: steps + 5]  # as padless.train.loop takes them
     batch, labels = _batch(run, batches[0])
     first_batch = time.time() - started
     _step(run, batch, labels, (0, 0), True, True)
+    first_step = time.time() - started
     for k, idx in enumerate(batches[1:5], start=1):
         _step(run, *_batch(run, idx), (0, k), True, True)
     tokens, t0 = 0, time.perf_counter()
@@ -177,6 +181,7 @@ def child(table: str, mode: str, cache: str, out: str, steps: int, started: floa
         "bytes_per_token": (timing["peak_rss_mb"] - base) * 2**20 / max(tok, 1),
         "encode_tok_s": tok / timing["prepare_s"],
         "first_batch_s": first_batch,
+        "first_step_s": first_step,
         "train_tok_s": tokens / train_s,
         "train_steps": len(batches) - 5,
         "threads": torch.get_num_threads(),
@@ -249,14 +254,14 @@ def _line(r: dict) -> str:
         f"{r['table']:<5}{r['rows']:>10,} {r['mode']:<11} {r['tokens']:>12,} "
         f"{r['prepare_s']:>9.1f} "
         f"{r['encode_tok_s'] / 1e6:>8.2f} {r['peak_rss_mb']:>8.0f} {r['bytes_per_token']:>6.1f} "
-        f"{r['first_batch_s']:>7.1f} {r['train_tok_s']:>9,.0f}"
+        f"{r['first_batch_s']:>7.1f} {r['first_step_s']:>7.1f} {r['train_tok_s']:>9,.0f}"
     )
 
 
 def _report(results: list[dict], out: str) -> None:
     head = (
         f"{'data':<5}{'rows':>10} {'path':<11} {'tokens':>12} {'prep s':>9} {'Mtok/s':>8} "
-        f"{'RSS MB':>8} {'B/tok':>6} {'1st b s':>7} {'train t/s':>9}"
+        f"{'RSS MB':>8} {'B/tok':>6} {'1st b s':>7} {'1st st':>7} {'train t/s':>9}"
     )
     print("\n" + head + "\n" + "\n".join(_line(r) for r in results))
     by = {(r["table"], r["rows"], r["mode"]): r for r in results if "error" not in r}

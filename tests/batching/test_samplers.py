@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from padless.batching.budget import cut_to_budget
 from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
 from padless.errors import ConfigError, DataError
 from tests.variants import dataset_lengths, skewed_lengths
@@ -137,6 +138,115 @@ def test_shuffle_false_is_globally_sorted():
 
 
 # ---------------------------------------------------------------------------------------------
+# The vectorised plan equals the pool-by-pool one it replaced
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_plan(sampler, epoch):
+    """The global plan as the samplers computed it before the plan was vectorised: a Python
+    loop over pools, each sorted and cut on its own, every batch a list."""
+    n = sampler.lengths.size
+    rng = np.random.default_rng([sampler.seed, epoch])
+    if sampler.shuffle:
+        perm, size = rng.permutation(n), sampler._pool_size()
+        pools = [perm[i : i + size] for i in range(0, n, size)]
+    else:
+        pools = [np.arange(n)]
+    batches = []
+    for pool in pools:
+        sorted_idx = pool[np.argsort(sampler.lengths[pool], kind="stable")]
+        if isinstance(sampler, BucketBatchSampler):
+            bs = sampler.batch_size
+            cut = [sorted_idx[i : i + bs] for i in range(0, sorted_idx.size, bs)]
+            incomplete = cut[-1].size < bs
+        else:
+            cost = sampler._cost[sorted_idx]
+            cuts = cut_to_budget(cost, sampler.max_tokens, max_count=sampler.max_batch_size)
+            cut = [sorted_idx[c] for c in cuts]
+            limit = sampler.max_batch_size or sampler.max_tokens
+            room = (cut[-1].size + 1) * cost[-1] <= sampler.max_tokens
+            incomplete = cut[-1].size < limit and room
+        batches.extend(cut[:-1] if sampler.drop_last and incomplete else cut)
+    if sampler.shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return [b.tolist() for b in batches]
+
+
+@FAST
+@given(
+    dataset_lengths(max_size=400),
+    st.sampled_from(["bucket", "token"]),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 9),
+    st.integers(1, 4),
+    st.integers(0, 3),
+    st.integers(0, 2**31),
+)
+def test_plan_equals_the_pool_by_pool_reference(
+    lengths, kind, shuffle, drop_last, size, mult, epoch, seed
+):
+    kw = {"batch_size": size} if kind == "bucket" else {"max_tokens": 300 + 37 * size}
+    kw |= dict(shuffle=shuffle, drop_last=drop_last, bucket_size_multiplier=mult, seed=seed)
+    sampler = make_sampler(kind, lengths, **kw)
+    sampler.set_epoch(epoch)
+    expected = reference_plan(sampler, epoch)
+    assert [b.tolist() for b in sampler.global_batches()] == expected
+    assert len(sampler) == len(expected)  # the bucket count is arithmetic: before any plan
+    assert list(sampler) == expected
+    assert [b.tolist() for b in sampler.batches()] == expected
+
+
+@pytest.mark.parametrize("kind", ["bucket", "token"])
+def test_plan_equals_the_reference_at_scale_and_for_long_sequences(kind):
+    rng = np.random.default_rng(5)
+    lengths = np.clip(rng.lognormal(3, 0.7, size=200_000).astype(np.int64), 0, 400)
+    long = skewed_lengths(3000) * 40  # up to 80,000 steps: sorted as int64, not uint16
+    for lens, kw in [(lengths, {}), (long, {"max_tokens": 200_000})]:
+        sampler = make_sampler(kind, lens, batch_size=64, seed=3, **kw)
+        sampler.set_epoch(2)
+        assert [b.tolist() for b in sampler.global_batches()] == reference_plan(sampler, 2)
+
+
+def test_batches_are_read_only_views_and_a_copy_of_the_list():
+    sampler = BucketBatchSampler(skewed_lengths(500), 8, seed=0)
+    batches = sampler.batches()
+    assert all(b.dtype == np.int64 and not b.flags.writeable for b in batches)
+    batches.reverse()  # the loop may reorder its list (SortaGrad) without touching the plan
+    assert [b.tolist() for b in sampler.batches()] == list(sampler)
+    with pytest.raises(ValueError):
+        batches[0][0] = 0
+
+
+@pytest.mark.parametrize("kind", ["bucket", "token"])
+def test_a_plan_made_ahead_is_the_plan(kind):
+    lengths = skewed_lengths(3000)
+    inline = make_sampler(kind, lengths, seed=4, batch_size=16, max_tokens=4000)
+    ahead = make_sampler(kind, lengths, seed=4, batch_size=16, max_tokens=4000)
+    ahead.plan_ahead(1)
+    assert list(ahead) == list(inline)  # epoch 0: planned inline, the epoch-1 plan waits
+    for s in (inline, ahead):
+        s.set_epoch(1)
+    assert ahead._ahead is not None
+    assert len(ahead) == len(inline) and list(ahead) == list(inline)
+    assert ahead._ahead is None  # taken by the epoch it planned
+
+
+def test_an_error_while_planning_ahead_is_raised_where_the_plan_is_used(monkeypatch):
+    sampler = BucketBatchSampler(skewed_lengths(100), 8, seed=0)
+
+    def broken(epoch=None):
+        raise RuntimeError("plan failed")
+
+    monkeypatch.setattr(sampler, "global_batches", broken)
+    sampler.plan_ahead(0)
+    with pytest.raises(RuntimeError, match="plan failed"):
+        sampler.batches()
+    with pytest.raises(ConfigError, match="epoch"):
+        sampler.plan_ahead(-1)
+
+
+# ---------------------------------------------------------------------------------------------
 # Distributed sharding
 # ---------------------------------------------------------------------------------------------
 
@@ -160,8 +270,9 @@ def test_rank_shards(lengths, kind, shuffle, drop_last, world, epoch):
     for rank in range(world):
         sampler = make_sampler(kind, lengths, rank=rank, world_size=world, **kw)
         sampler.set_epoch(epoch)
+        count = len(sampler)  # before the plan: the bucket sampler counts arithmetically
         shards.append(list(sampler))
-        assert len(sampler) == len(shards[-1])
+        assert len(sampler) == len(shards[-1]) == count
     # equal number of batches on every rank
     assert len({len(s) for s in shards}) == 1
     if drop_last:

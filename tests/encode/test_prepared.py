@@ -4,11 +4,13 @@ the same data build it once."""
 
 import logging
 import multiprocessing as mp
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import padless.data.imdb as imdb
 import padless.encode.prepared as prepared_mod
 from padless.config import load_config
 from padless.encode.prepared import prepare, store_directory
@@ -87,6 +89,18 @@ def test_a_second_run_reads_neither_the_data_nor_the_pipeline_fit(tmp_path, monk
 
     monkeypatch.setattr(prepared_mod, "prepare_in_memory", fail)
     assert_same_splits(first, prepare(cfg))
+
+
+def test_a_warm_run_hashes_no_store_file(tmp_path, monkeypatch):
+    cfg = _sample(tmp_path)
+    prepare(cfg)
+    time.sleep(0.05)  # past the build's timestamp tick: its stamps vouch (padless.encode.stamps)
+    prepare(cfg)  # stamps again what the build wrote in its stamps' tick, if anything
+    read = []
+    real = imdb.sha256_file
+    monkeypatch.setattr(imdb, "sha256_file", lambda path: read.append(path) or real(path))
+    assert_same_splits(prepare_in_memory(cfg), prepare(cfg))
+    assert not [p for p in read if store_directory(cfg) in Path(p).parents]
 
 
 def test_a_damaged_store_is_rebuilt_with_a_warning(tmp_path, caplog):

@@ -1,12 +1,19 @@
 """padless.encode.store: split files round-trip every input and target kind across record
-batches, read lazily from a memory map; a store whose files differ from its list is refused."""
+batches, read lazily from a memory map; a store whose files differ from its list is refused;
+a file is hashed again only when its stat identity moved off its stamp (padless.encode.stamps).
+"""
 
 import json
+import os
+import shutil
+import time
 
 import numpy as np
 import pytest
 
+import padless.data.imdb as imdb
 from padless.encode.cache import FORMAT_VERSION
+from padless.encode.stamps import STAMPS
 from padless.encode.store import (
     SplitWriter,
     StoredSplit,
@@ -154,3 +161,135 @@ def test_a_row_count_differing_from_store_json_is_refused(tmp_path):
     meta["counts"]["train"] = 8
     with pytest.raises(StoreError, match="7 rows, expected 8"):
         load_splits(d, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stamps: a warm open hashes nothing; a changed, copied or unstamped file is hashed again
+# ---------------------------------------------------------------------------------------------
+
+
+def _tick():
+    """Let the file-system clock move on (a timestamp tick is at most ~10 ms on Linux)."""
+    time.sleep(0.05)
+
+
+@pytest.fixture
+def hashed(monkeypatch):
+    """The names of the files sha256 read (a list filled as the test runs)."""
+    names = []
+    real = imdb.sha256_file
+
+    def counting(path):
+        names.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(imdb, "sha256_file", counting)
+    return names
+
+
+def _settled_store(tmp_path):
+    """A store whose stamps vouch for every file: built, then opened once after a tick (an open
+    re-stamps what was written in the tick of the build's stamps: "racy" files)."""
+    d = _store(tmp_path)
+    _tick()
+    open_store(d, "k")
+    return d
+
+
+def test_a_warm_open_hashes_no_file(tmp_path, hashed):
+    d = _settled_store(tmp_path)
+    hashed.clear()
+    meta = open_store(d, "k")
+    assert hashed == [] and len(load_splits(d, meta)["train"]) == 7
+    assert (d / STAMPS).is_file() and set(meta["files"]) == {"train.arrow"}  # not listed
+
+
+def test_the_build_stamps_what_it_hashed(tmp_path, hashed):
+    d = _store(tmp_path)
+    assert hashed == ["train.arrow"]  # write_meta: one read of each file
+    stamps = json.loads((d / STAMPS).read_text())["files"]
+    sha = json.loads((d / "store.json").read_text())["files"]["train.arrow"]["sha256"]
+    assert stamps["train.arrow"]["sha256"] == sha
+
+
+@pytest.mark.parametrize("forge_mtime", [False, True])
+def test_a_file_changed_in_place_after_its_stamp_is_hashed_and_refused(
+    tmp_path, hashed, forge_mtime
+):
+    d = _settled_store(tmp_path)
+    path = d / "train.arrow"
+    st = path.stat()
+    _tick()
+    _flip_a_byte(d)  # same size, same inode
+    if forge_mtime:  # the modification time set back: the change time still moves
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    hashed.clear()
+    with pytest.raises(StoreError, match="sha256"):
+        open_store(d, "k")
+    assert hashed == ["train.arrow"]
+
+
+def test_a_file_changed_in_the_tick_of_its_stamp_is_hashed(tmp_path, hashed):
+    d = _store(tmp_path)  # no tick: the build, its stamps and this write may share one
+    _flip_a_byte(d)
+    with pytest.raises(StoreError, match="sha256"):
+        open_store(d, "k")
+
+
+def test_a_stamp_as_new_as_its_file_vouches_for_nothing(tmp_path, hashed):
+    d = _settled_store(tmp_path)
+    changed = (d / "train.arrow").stat().st_ctime_ns
+    os.utime(d / STAMPS, ns=(changed, changed))  # as if stamped in the tick of the last write
+    hashed.clear()
+    open_store(d, "k")
+    assert hashed == ["train.arrow"]  # "racy": a write later in that tick would not show
+
+
+def test_a_touched_but_intact_file_is_hashed_once_then_trusted(tmp_path, hashed):
+    d = _settled_store(tmp_path)
+    _tick()
+    os.utime(d / "train.arrow")  # new times, same bytes
+    hashed.clear()
+    open_store(d, "k")
+    assert hashed == ["train.arrow"]
+    _tick()
+    hashed.clear()
+    open_store(d, "k")
+    assert hashed == []
+
+
+def test_a_copied_store_is_verified_in_full_once(tmp_path, hashed):
+    d = _settled_store(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(d, copy)  # other inodes: the copied stamps vouch for nothing
+    hashed.clear()
+    open_store(copy, "k")
+    assert hashed == ["train.arrow"]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing", "other sha256"])
+def test_unusable_stamps_only_cost_a_hash(tmp_path, hashed, damage):
+    d = _settled_store(tmp_path)
+    stamps = d / STAMPS
+    if damage == "garbage":
+        stamps.write_text("{not json", encoding="utf-8")
+    elif damage == "missing":
+        stamps.unlink()
+    else:
+        data = json.loads(stamps.read_text())
+        data["files"]["train.arrow"]["sha256"] = "0" * 64
+        stamps.write_text(json.dumps(data), encoding="utf-8")
+    hashed.clear()
+    open_store(d, "k")
+    assert hashed == ["train.arrow"]
+
+
+def test_a_store_whose_stamps_cannot_be_written_still_opens(tmp_path, hashed):
+    d = _store(tmp_path)
+    (d / STAMPS).unlink()
+    (d / STAMPS).mkdir()  # replacing it fails: the open goes on, and leaves no temporary file
+    for _ in range(2):
+        hashed.clear()
+        open_store(d, "k")
+        assert hashed == ["train.arrow"]
+    assert sorted(p.name for p in d.iterdir()) == sorted(["store.json", STAMPS, "train.arrow"])

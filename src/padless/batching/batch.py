@@ -371,14 +371,18 @@ class Samples(Protocol):
     """Anything that hands out ``(inputs, target)`` pairs by index, e.g.
     :class:`padless.encode.Split`."""
 
-    def samples(self, idx: Sequence[int]) -> list[tuple[Any, Any]]: ...
+    def samples(self, idx: Sequence[int] | np.ndarray) -> list[tuple[Any, Any]]: ...
 
 
 def make_batch(
-    split: Samples, idx: Sequence[int], task: str, pad_to_multiple_of: int | None = None
+    split: Samples,
+    idx: Sequence[int] | np.ndarray,
+    task: str,
+    pad_to_multiple_of: int | None = None,
 ) -> Batch:
-    """Collate the examples ``idx`` of ``split``; for ``task == "tagging"`` the labels are
-    per-step, padded with :data:`IGNORE_INDEX`."""
+    """Collate the examples ``idx`` (a list, or an index array as the samplers' ``batches()``
+    give) of ``split``; for ``task == "tagging"`` the labels are per-step, padded with
+    :data:`IGNORE_INDEX`."""
     return collate(
         split.samples(idx),
         per_step_labels=task == "tagging",

@@ -13,6 +13,12 @@ Both samplers share one plan per epoch, computed from ``(seed, epoch)`` only:
 2. sort each pool by length (stable, ascending) and cut it into batches;
 3. shuffle the order of the batches (``shuffle=True``).
 
+The plan is vectorised (one 2-D sort over every pool) and its batches are views of one index
+array: iterating yields each batch as a ``list[int]`` when it is reached, and ``batches()``
+gives them as arrays (the training loop, which then builds no list per batch up front).
+``plan_ahead(epoch)`` computes an epoch's plan on a background thread (training overlaps it
+with building the model and optimizer); the plan is the same either way.
+
 ``drop_last=True`` drops the *incomplete* batch of a pool: the batch that was closed only
 because its pool ran out while it still had room for another sequence. For
 :class:`BucketBatchSampler` that is the single batch of fewer than ``batch_size`` indices, so
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -129,9 +136,14 @@ class _PlannedBatchSampler(Sampler[list[int]]):
             f"{name} bucket_size_multiplier", bucket_size_multiplier, 1, "use e.g. 50"
         )
         self.epoch: int = 0
-        self._cache: tuple[int, list[list[int]]] | None = None
+        self._cache: tuple[int, list[np.ndarray]] | None = None
+        self._ahead: tuple[int, threading.Thread, dict[str, Any]] | None = None
+        # The sort key: uint16 when every length fits (the usual case) sorts 8x faster
+        # (numpy's stable sort is a radix sort for 16-bit keys) and orders exactly alike.
+        fits = int(self.lengths.max()) < 2**16
+        self._keys: np.ndarray = self.lengths.astype(np.uint16) if fits else self.lengths
 
-    # -- subclass hook ------------------------------------------------------------------------
+    # -- subclass hooks -----------------------------------------------------------------------
     def _pool_size(self) -> int:
         raise NotImplementedError
 
@@ -141,39 +153,88 @@ class _PlannedBatchSampler(Sampler[list[int]]):
         Returns the batches and whether the last one is incomplete (droppable)."""
         raise NotImplementedError
 
+    def _cut_pools(self, full: np.ndarray, rest: np.ndarray) -> list[np.ndarray]:
+        """The batches of the sorted pools, in pool order, incomplete ones dropped when
+        ``drop_last``: ``full`` holds one equal-size pool per row, ``rest`` the last, shorter
+        pool (may be empty). Subclasses may override this with a vectorised cut."""
+        batches: list[np.ndarray] = []
+        for pool in [*full, rest] if rest.size else list(full):
+            cut, last_incomplete = self._cut_pool(pool)
+            batches.extend(cut[:-1] if self.drop_last and last_incomplete else cut)
+        return batches
+
+    def _global_count(self) -> int | None:
+        """The number of global batches of any epoch when it follows from the sizes alone
+        (no plan needed), else None."""
+        return None
+
     # -- shared plan --------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose plan ``__iter__`` and ``__len__`` use."""
         self.epoch = _check_int(f"{type(self).__name__} epoch", epoch, 0, "epochs count from 0")
 
-    def global_batches(self, epoch: int | None = None) -> list[list[int]]:
-        """All batches of ``epoch`` (default: current) before sharding across ranks.
+    def global_batches(self, epoch: int | None = None) -> list[np.ndarray]:
+        """All batches of ``epoch`` (default: current) before sharding across ranks, as
+        read-only int64 index arrays (``tolist()`` gives the ``list[int]`` iteration yields).
 
-        Incomplete batches are already dropped when ``drop_last=True``."""
+        Incomplete batches are already dropped when ``drop_last=True``. The pools are sorted
+        in one vectorised call and the batches stay views of one array: at 9M indices the
+        plan costs about the random permutation itself, not one Python list per batch."""
         epoch = self.epoch if epoch is None else epoch
         n = self.lengths.size
         rng = np.random.default_rng([self.seed, epoch])
-        if self.shuffle:
-            perm = rng.permutation(n)
-            size = self._pool_size()
-            pools = [perm[i : i + size] for i in range(0, n, size)]
-        else:
-            pools = [np.arange(n)]
-        batches: list[np.ndarray] = []
-        for pool in pools:
-            sorted_idx = pool[np.argsort(self.lengths[pool], kind="stable")]
-            cut, last_incomplete = self._cut_pool(sorted_idx)
-            if self.drop_last and last_incomplete:
-                cut = cut[:-1]
-            batches.extend(cut)
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        full, rest = _sorted_pools(order, self._keys, self._pool_size() if self.shuffle else n)
+        batches = self._cut_pools(full, rest)
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        return [b.tolist() for b in batches]
+        return batches
 
-    def _rank_batches(self) -> list[list[int]]:
+    def plan_ahead(self, epoch: int) -> None:
+        """Start computing ``epoch``'s plan on a background thread; iterating that epoch (or
+        ``batches()``, ``len``) waits for it instead of computing it again.
+
+        The plan is numpy work that mostly releases the GIL (the permutation, the sorts, the
+        gathers): ~1.4 s at 9M indices on a 2-core CPU, which training overlaps with building
+        the model and AdamW (whose construction imports ``torch._dynamo``, ~2 s of Python).
+        The result is the plan ``global_batches(epoch)`` gives; an error is raised where the
+        plan is used."""
+        epoch = _check_int(f"{type(self).__name__} epoch", epoch, 0, "epochs count from 0")
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["batches"] = self.global_batches(epoch)
+            except Exception as exc:  # re-raised where the plan is used (_planned)
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name="padless-batch-plan", daemon=True)
+        thread.start()
+        self._ahead = (epoch, thread, box)
+
+    def _planned(self) -> list[np.ndarray]:
+        """The current epoch's global batches: ``plan_ahead``'s when it planned this epoch."""
+        if self._ahead is None or self._ahead[0] != self.epoch:
+            return self.global_batches()
+        _, thread, box = self._ahead
+        self._ahead = None
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        batches: list[np.ndarray] = box["batches"]
+        return batches
+
+    def _rank_count(self, total: int) -> int:
+        """How many of ``total`` global batches this rank gets (the remainder policy)."""
+        w = self.world_size
+        if total % w == 0:
+            return total // w
+        return total // w if self.drop_last else total // w + 1
+
+    def _rank_batches(self) -> list[np.ndarray]:
         if self._cache is not None and self._cache[0] == self.epoch:
             return self._cache[1]
-        batches = self.global_batches()
+        batches = self._planned()
         total, w = len(batches), self.world_size
         if w > 1 and total % w:
             if self.drop_last:
@@ -201,12 +262,46 @@ class _PlannedBatchSampler(Sampler[list[int]]):
         self._cache = (self.epoch, mine)
         return mine
 
+    def batches(self) -> list[np.ndarray]:
+        """This rank's batches of the current epoch as read-only index arrays: what iterating
+        yields, without converting every batch to a list up front (the training loop)."""
+        return list(self._rank_batches())
+
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self._rank_batches():
-            yield list(batch)
+            yield batch.tolist()
 
     def __len__(self) -> int:
-        return len(self._rank_batches())
+        cached = self._cache is not None and self._cache[0] == self.epoch
+        total = None if cached else self._global_count()
+        if total is None:
+            return len(self._rank_batches())
+        return self._rank_count(total)
+
+
+def _chunks(sorted_idx: np.ndarray, size: int, drop_last: bool) -> list[np.ndarray]:
+    """Consecutive batches of ``size`` (views); the shorter last one unless ``drop_last``."""
+    whole = sorted_idx.size // size * size
+    batches = list(sorted_idx[:whole].reshape(-1, size))
+    if sorted_idx.size > whole and not drop_last:
+        batches.append(sorted_idx[whole:])
+    return batches
+
+
+def _sorted_pools(order: np.ndarray, keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` cut into pools of ``size`` indices, each sorted by ascending ``keys`` (stable:
+    ties keep their order in ``order``). Returns (full pools, one per row; the shorter last
+    pool, possibly empty), read-only. One 2-D argsort sorts every full pool: the same result
+    as sorting pool by pool, without a Python loop over pools."""
+    n = order.size
+    k = n // size
+    full = order[: k * size].reshape(k, size)
+    rank = np.argsort(keys[full], axis=1, kind="stable")
+    full = np.take_along_axis(full, rank, axis=1)
+    rest = order[k * size :]
+    rest = rest[np.argsort(keys[rest], kind="stable")]
+    full.flags.writeable = rest.flags.writeable = False
+    return full, rest
 
 
 class BucketBatchSampler(_PlannedBatchSampler):
@@ -245,10 +340,24 @@ class BucketBatchSampler(_PlannedBatchSampler):
     def _pool_size(self) -> int:
         return self.batch_size * self.bucket_size_multiplier
 
-    def _cut_pool(self, sorted_idx: np.ndarray) -> tuple[list[np.ndarray], bool]:
-        bs = self.batch_size
-        batches = [sorted_idx[i : i + bs] for i in range(0, sorted_idx.size, bs)]
-        return batches, batches[-1].size < bs
+    def _cut_pools(self, full: np.ndarray, rest: np.ndarray) -> list[np.ndarray]:
+        bs, drop = self.batch_size, self.drop_last
+        if full.shape[1] % bs == 0:  # shuffled: each full pool is whole batches, cut at once
+            return [*_chunks(full.reshape(-1), bs, drop), *_chunks(rest, bs, drop)]
+        return [b for pool in [*full, rest] for b in _chunks(pool, bs, drop)]
+
+    def _global_count(self) -> int:
+        """Pools of ``batch_size * bucket_size_multiplier`` indices hold whole batches; only
+        the last (or the one unshuffled) pool ends in an incomplete batch."""
+        n, bs = self.lengths.size, self.batch_size
+
+        def count(m: int) -> int:
+            return m // bs if self.drop_last else -(-m // bs)
+
+        if not self.shuffle:
+            return count(n)
+        size = self._pool_size()
+        return n // size * self.bucket_size_multiplier + count(n % size)
 
 
 class TokenBudgetSampler(_PlannedBatchSampler):

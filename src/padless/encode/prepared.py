@@ -99,7 +99,7 @@ def _build(cfg: Config, directory: Path, key: str) -> dict[str, Any]:
         else:
             meta = write_prepared(prepare_in_memory(cfg), tmp)
         meta["key"] = key
-        meta = write_meta(tmp, meta)  # hashes every file once; not verified again below
+        meta = write_meta(tmp, meta)  # hashes and stamps every file once; not verified below
         if directory.exists():
             old = directory.with_name(f".{directory.name}.{os.getpid()}.old.tmp")
             directory.rename(old)

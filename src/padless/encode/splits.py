@@ -43,7 +43,7 @@ class Split:
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(x) for x in self.inputs), dtype=np.int64, count=len(self.inputs))
 
-    def samples(self, idx: Sequence[int]) -> list[tuple[Any, Any]]:
+    def samples(self, idx: Sequence[int] | np.ndarray) -> list[tuple[Any, Any]]:
         return [(self.inputs[i], self.targets[i]) for i in idx]
 
 

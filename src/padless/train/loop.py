@@ -41,6 +41,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ def train(
 def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> dict[str, Any]:
     """The phases in order: setup, start, the epochs, finish."""
     started = time.perf_counter()
-    run = build_run(cfg, out, quiet, world)
+    run = build_run(cfg, out, quiet, world, plan_epoch=None if resume else 0)
     run.started = started
     if world.main:  # a checkpoint holds the weights, AdamW's two moments and the best weights
         need = 4 * state_bytes(run.model.state_dict())
@@ -154,7 +155,7 @@ def _train_epoch(run: Run, epoch: int, tick: float) -> dict[str, Any]:
     run.model.train()
     run.sampler.set_epoch(epoch)
     sums, syncs_before = _Totals(), run.syncs.count
-    batches = list(run.sampler)
+    batches = run.sampler.batches()  # index arrays: no list per batch before the first step
     if epoch < t.sortagrad_epochs:  # curriculum: shortest batches first (SortaGrad)
         batches.sort(key=lambda b: int(run.lengths[b].max()))
     bar = tqdm(
@@ -183,7 +184,7 @@ def _train_epoch(run: Run, epoch: int, tick: float) -> dict[str, Any]:
     return _epoch_record(run, epoch, tick, sums, batches, syncs_before)
 
 
-def _batch(run: Run, idx: list[int]) -> tuple[Batch, Tensor]:
+def _batch(run: Run, idx: Sequence[int] | np.ndarray) -> tuple[Batch, Tensor]:
     """(batch, its labels): examples ``idx`` of the train split on the device, float inputs
     with ``train.input_noise`` Gaussian noise on the real steps."""
     batch = make_batch(run.train_split, idx, run.task, run.pad_to).to(run.device)
@@ -250,7 +251,7 @@ def _epoch_record(
     epoch: int,
     tick: float,
     sums: _Totals,
-    batches: list[list[int]],
+    batches: list[np.ndarray],
     syncs_before: int,
 ) -> dict[str, Any]:
     """The epoch's line of ``metrics.jsonl`` so far: sums over every rank (a world of one
