@@ -24,6 +24,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -265,4 +266,7 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: the main process stops the build and closes
+    # the pipes, which ends this loop; a traceback from here too would only be noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _serve(sys.stdin.buffer, sys.stdout.buffer)
