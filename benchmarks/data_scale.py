@@ -17,7 +17,9 @@ Each (table, path) runs in a fresh ``padless`` process (``--child``), which repo
   store also writing and verifying it), ``tokens`` (encoded tokens, all splits) and
   ``encode_tok_s`` = tokens / prepare_s;
 * ``peak_rss_mb`` (ru_maxrss at the end of the data stage), ``rss_base_mb`` (after imports,
-  before it) and ``bytes_per_token`` = (peak - base) / tokens;
+  before it) and ``bytes_per_token`` = (peak - base) / tokens; ``worker_rss_mb``: the peak of
+  the largest tokenizer worker process (one per core while a large table is encoded; 0 when
+  none ran), which the main process's figure does not include;
 * ``first_batch_s``: wall time from the parent starting the process to the first training
   batch being ready (interpreter start, imports, data stage, model and optimizer build, the
   epoch's batch plan, first collation), taking the batches as the training loop does
@@ -154,6 +156,8 @@ def child(table: str, mode: str, cache: str, out: str, steps: int, started: floa
         data = prepared.prepare(c)
         timing["prepare_s"] = time.perf_counter() - t0
         timing["peak_rss_mb"] = _rss_mb()
+        # the largest tokenizer worker (padless.encode.tokenizer_pool), if any ran
+        timing["worker_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         timing["tokens"] = int(sum(int(s.lengths().sum()) for s in data.splits.values()))
         return data
 
@@ -253,7 +257,8 @@ def _line(r: dict) -> str:
     return (
         f"{r['table']:<5}{r['rows']:>10,} {r['mode']:<11} {r['tokens']:>12,} "
         f"{r['prepare_s']:>9.1f} "
-        f"{r['encode_tok_s'] / 1e6:>8.2f} {r['peak_rss_mb']:>8.0f} {r['bytes_per_token']:>6.1f} "
+        f"{r['encode_tok_s'] / 1e6:>8.2f} {r['peak_rss_mb']:>8.0f} {r['worker_rss_mb']:>6.0f} "
+        f"{r['bytes_per_token']:>6.1f} "
         f"{r['first_batch_s']:>7.1f} {r['first_step_s']:>7.1f} {r['train_tok_s']:>9,.0f}"
     )
 
@@ -261,7 +266,7 @@ def _line(r: dict) -> str:
 def _report(results: list[dict], out: str) -> None:
     head = (
         f"{'data':<5}{'rows':>10} {'path':<11} {'tokens':>12} {'prep s':>9} {'Mtok/s':>8} "
-        f"{'RSS MB':>8} {'B/tok':>6} {'1st b s':>7} {'1st st':>7} {'train t/s':>9}"
+        f"{'RSS MB':>8} {'wrk MB':>6} {'B/tok':>6} {'1st b s':>7} {'1st st':>7} {'train t/s':>9}"
     )
     print("\n" + head + "\n" + "\n".join(_line(r) for r in results))
     by = {(r["table"], r["rows"], r["mode"]): r for r in results if "error" not in r}

@@ -117,7 +117,7 @@ def word_codes(cleaned: list[str], words: Codes) -> tuple[np.ndarray, np.ndarray
     encoded = tokens.dictionary_encode()
     local = words.codes(encoded.dictionary.to_pylist())
     ids = local[encoded.indices.to_numpy()] if len(local) else np.zeros(0, np.int32)
-    rows = np.cumsum(mark)[starts] if len(starts) else np.zeros(0, np.int64)
+    rows = np.searchsorted(np.flatnonzero(mark), starts)  # marks before a word: its row
     return ids, np.bincount(rows, minlength=len(cleaned)).astype(np.int64)
 
 
