@@ -168,6 +168,43 @@ def test_quiet_before_or_after_the_command(where, tmp_path):
     assert main(argv) == 0
 
 
+def _train_subprocess(tmp_path: Path, argv: list[str], ci: str) -> subprocess.CompletedProcess:
+    """``padless`` as CI runs it: a child process, output to pipes (no terminal), ``CI`` set."""
+    import os
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    argv = [str(cfg) if a == "CFG" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    env = {**os.environ, "CI": ci}
+    cmd = [sys.executable, "-m", "padless", *argv]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def test_ci_logs_one_line_per_epoch_and_no_bars(tmp_path):
+    argv = ["train", "CFG", "--out", "OUT", "--set", "train.epochs=2"]
+    out = _train_subprocess(tmp_path, argv, ci="1")
+    assert "\r" not in out.stderr  # no progress bar redraws in the log
+    lines = [x for x in out.stderr.splitlines() if "padless.train.loop: epoch " in x]
+    assert [x.split(": ", 2)[1] for x in lines] == ["epoch 1/2", "epoch 2/2"], out.stderr
+    for line in lines:
+        assert line.startswith("INFO ")
+        for key in ("train_loss=", "valid_accuracy=", "tokens/s=", "elapsed=", "eta="):
+            assert key in line, line
+    assert lines[-1].endswith("eta=0.0s")
+    assert json.loads(out.stdout.splitlines()[-1])["out"] == str(tmp_path / "out")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_silences_the_epoch_lines(where, tmp_path):
+    argv = ["train", "CFG", "--out", "OUT"]
+    argv = ["-q", *argv] if where == "before" else [*argv, "-q"]
+    out = _train_subprocess(tmp_path, argv, ci="true")
+    assert "INFO" not in out.stderr and "\r" not in out.stderr, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["out"] == str(tmp_path / "out")
+
+
 def test_model_config_conflicts_are_config_errors(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(TINY)

@@ -125,6 +125,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from padless.deploy.predict import load
+    from padless.progress import show_bars
 
     predictor = load(args.model, backend=args.backend, onnx_path=args.onnx, threads=args.threads)
     as_csv = bool(args.output) and args.output.lower().endswith(".csv")
@@ -140,7 +141,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             out = sys.stdout
         writer = None
         bar = stack.enter_context(
-            tqdm(total=size, unit="B", unit_scale=True, disable=True if args.quiet else None)
+            tqdm(total=size, unit="B", unit_scale=True, disable=not show_bars(args.quiet))
         )
         inputs, ids = _predict_inputs(args, predictor, bar.update)
         for offset, chunk, where in inputs:
@@ -469,7 +470,7 @@ DESCRIPTION = (
     "Train, evaluate, export and serve exact recurrent models on variable-length sequences. "
     "Run `padless COMMAND --help` for a command's options."
 )
-_QUIET_HELP = "no progress bars or info logs (default when CI is set)"
+_QUIET_HELP = "no progress bars or info logs; warnings and errors still show"
 
 
 def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -666,8 +667,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; INFO logs unless ``-q``. Bars are drawn only for a person at a
+    terminal (:func:`padless.progress.interactive`); under CI or in a log file the INFO lines
+    (one per training epoch) are the progress."""
     args = build_parser().parse_args(argv)
-    args.quiet = args.quiet or bool(os.environ.get("CI"))
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

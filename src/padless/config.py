@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from padless.data.sources import SOURCES
+from padless.data.sources import SOURCES, unused_data_key
 from padless.errors import config_error
 from padless.models.names import CELLS, EXECUTIONS, NONLINEARITIES, POOLINGS, TASKS
 
@@ -63,6 +63,16 @@ class DataConfig:
     number of fields) raises naming the file and line; ``skip_bad_rows`` skips and counts it
     instead, and ``check_multiline = false`` trusts every quoted field that spans lines (see
     :mod:`padless.data.delimited`).
+
+    ``limit`` N keeps N rows for a quick run, shared among the splits the data has (train,
+    valid, test; rows without a split count as train) in proportion to their sizes, at least
+    one of each, drawn within each split by ``seed``, kept in file order, and logged ("data.limit
+    1000: kept train 750 of 22500, test 250 of 7500"); ``valid_fraction`` then holds out
+    validation rows from the kept train rows as usual.
+
+    A key the chosen source ignores is refused when given (in the file or with ``--set``),
+    naming what does its job: :data:`padless.data.sources.DATA_KEYS` says which sources read
+    each key (``max_length`` is a synthetic length; ``text.max_length`` truncates texts).
     """
 
     source: str = "imdb-sample"
@@ -96,7 +106,7 @@ class DataConfig:
     # Processes that tokenize a large text table (word tokenizer) while it is read and stored;
     # 0: one per core, 1: none besides this one. The store is the same with any number.
     encode_workers: int = 0
-    seed: int = 0
+    seed: int = 0  # synthetic data, and data.limit's draw
     train_size: int = 10000
     valid_size: int = 1000
     test_size: int = 1000
@@ -550,6 +560,7 @@ def load_config(
                 f"a parse error ({exc})",
                 "fix the syntax at the position named",
             ) from None
+    set_items: dict[str, str] = {}  # [data] key -> the --set item that gave it
     for item in overrides:
         (stage, key), value = parse_override(item)
         if stage not in _STAGES:
@@ -560,4 +571,20 @@ def load_config(
                 _suggest(stage, list(_STAGES)),
             )
         raw.setdefault(stage, {})[key] = value
-    return config_from_dict(raw, origin)
+        if stage == "data":
+            set_items[key] = f"--set {item}"
+    cfg = config_from_dict(raw, origin)
+    places = {k: set_items.get(k, f"{origin}: key 'data.{k}'") for k in raw.get("data", {})}
+    _check_data_keys(cfg.data, places)
+    return cfg
+
+
+def _check_data_keys(d: DataConfig, places: Mapping[str, str]) -> None:
+    """Refuse a ``[data]`` key the user gave that does nothing with the chosen source (the
+    table is :data:`padless.data.sources.DATA_KEYS`). ``places``: each key written in the file
+    or set with ``--set``, and where. Only given keys count: a saved ``config.json`` lists
+    every key (the defaults too) and is read with :func:`config_from_dict`, unchecked."""
+    for key, where in places.items():
+        unused = unused_data_key(d, key)
+        if unused is not None:
+            raise config_error(where, *unused)

@@ -148,3 +148,33 @@ def test_numeric_settings_read_the_path_as_trained(tmp_path):
     long = write(tmp_path / "l.csv", LONG_CSV)
     cfg = resolve_data(str(long), DataConfig(source="long_table", id_column="sid"))
     assert cfg.source == "long_table" and load_data(cfg).ids == ["a", "b"]
+
+
+def test_limit_keeps_every_split_in_proportion_and_says_so(caplog):
+    """data.limit shares its rows among the splits by size (at least one each), drawn by
+    data.seed, kept in file order, and logs what it kept."""
+    import logging
+
+    import numpy as np
+
+    from padless.data.sources import limit_rows
+
+    splits = ["train"] * 600 + ["test"] * 300 + [None] * 300 + ["valid"] * 2
+    with caplog.at_level(logging.INFO, logger="padless.data.sources"):
+        rows = limit_rows(splits, 120, seed=0)
+    assert "data.limit 120: kept train 89 of 900, valid 1 of 2, test 30 of 300" in caplog.text
+    kept = [splits[i] or "train" for i in rows]
+    assert len(rows) == 120 and (kept.count("train"), kept.count("test")) == (89, 30)
+    assert rows.tolist() == sorted(set(rows.tolist()))  # file order, no repeats
+    assert np.array_equal(rows, limit_rows(splits, 120, seed=0))
+    assert not np.array_equal(rows, limit_rows(splits, 120, seed=1))
+    assert limit_rows(splits, 5000, seed=0).tolist() == list(range(len(splits)))
+    assert len(limit_rows(["train", "test", "valid"], 1, seed=0)) == 3  # one of each split
+
+
+def test_load_data_limit_applies_per_split_with_the_seed(tmp_path):
+    path = write(tmp_path / "t.csv", TEXT_CSV)
+    full = load_data(DataConfig(source="table", path=str(path)))
+    ds = load_data(DataConfig(source="table", path=str(path), limit=2, seed=5))
+    assert len(ds) == 2 and set(ds.texts) <= set(full.texts)
+    assert {s or "train" for s in ds.splits} == {s or "train" for s in full.splits}

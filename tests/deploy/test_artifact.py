@@ -280,8 +280,9 @@ def test_the_loader_requires_every_file_the_pipeline_writes(tmp_path, sets):
     from padless.deploy.artifact import _input_files
     from padless.encode.pipeline import InputPipeline
 
-    small = ["data.limit=200"] if not any("source=" in s for s in sets) else []
-    small += ["data.train_size=40", "data.valid_size=8", "data.test_size=8", "data.min_length=2"]
+    small = ["data.train_size=40", "data.valid_size=8", "data.test_size=8", "data.min_length=2"]
+    if not any("source=" in s for s in sets):  # the sample (sizes are synthetic keys)
+        small = ["data.limit=200"]
     cfg = load_config(None, [*sets, *small, "text.max_size=300"])
     ds = load_data(cfg.data)
     pipeline = InputPipeline.fit(ds, list(range(len(ds))), cfg)

@@ -142,7 +142,13 @@ def test_log_transform_compresses_before_standardising_and_round_trips(tmp_path,
     seqs = [np.array([[0.01], [-3.0], [300.0]]), np.array([[1.0], [2.0]])]
     ds = SequenceDataset(seqs, ["a", "b"], ["train", "train"], ["s0", "s1"], ["x"])
     c = load_config(
-        None, ["data.log_transform=true", f"data.log_scale={scale}", "data.valid_fraction=0"]
+        None,
+        [
+            "data.source=adding",  # a numeric source (log_transform is for numeric inputs)
+            "data.log_transform=true",
+            f"data.log_scale={scale}",
+            "data.valid_fraction=0",
+        ],
     )
     p = InputPipeline.fit(ds, [0, 1], c)
     logged = np.sign(seqs[0]) * np.log1p(np.abs(seqs[0]) / scale)

@@ -200,3 +200,15 @@ def test_bad_rows_skipped_on_request_are_counted_in_the_store(tmp_path, small_ch
     assert stored.skipped == {"bad_rows": 1}
     assert prepare(cfg).skipped == {"bad_rows": 1}  # from store.json on the second run
     assert_same_splits(prepare_in_memory(cfg), stored)
+
+
+def test_a_limited_table_is_cached_from_memory_with_its_limit(tmp_path):
+    """data.limit draws from each whole split, so a limited table is not streamed: the store
+    holds the limited rows (streaming once read every row and ignored the limit)."""
+    path = tmp_path / "t.csv"
+    _write(path, _rows(60, "binary"), "csv")
+    cfg = _cfg(tmp_path, path, "data.limit=20")
+    assert not streaming.streams(cfg)
+    prepared = prepare(cfg)
+    assert sum(len(s) for s in prepared.splits.values()) == 20
+    assert_same_splits(prepare_in_memory(cfg), prepared)

@@ -82,3 +82,33 @@ def test_word_codes_equal_split_words_then_codes(texts):
     np.testing.assert_array_equal(counts, want_counts)
     np.testing.assert_array_equal(ids, slow_codes.codes(tokens))
     assert fast_codes.values == slow_codes.values  # first-appearance order
+
+
+def test_no_worker_processes_means_tokenizing_here(tmp_path, monkeypatch, caplog):
+    """Where no process can be started, the build tokenizes in this process and says so."""
+    from padless.config import load_config
+    from padless.encode import tokenizer_pool
+    from padless.encode.prepared import prepare
+    from padless.encode.splits import prepare_in_memory
+    from tests.encode.test_prepared import assert_same_splits
+
+    data = tmp_path / "t.csv"
+    data.write_text("text,label\n" + "".join(f"word{i % 9} more text,{i % 2}\n" for i in range(50)))
+    cfg = load_config(
+        None,
+        [
+            "data.source=table",
+            f"data.path={data}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "data.encode_workers=2",
+        ],
+    )
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("no processes here")
+
+    monkeypatch.setattr(tokenizer_pool.subprocess, "Popen", refuse)
+    with caplog.at_level("WARNING"):
+        stored = prepare(cfg)
+    assert "tokenizing in this process: no worker processes" in caplog.text
+    assert_same_splits(prepare_in_memory(cfg), stored)

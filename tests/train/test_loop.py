@@ -8,7 +8,7 @@ import pytest
 
 from padless.config import load_config
 from padless.errors import ConfigError, DataError, TrainingError
-from padless.train.loop import train
+from padless.train.loop import epoch_line, train
 
 WORDS = {
     "a": ["red", "apple", "fire"],
@@ -294,3 +294,23 @@ def test_accumulated_steps_and_the_grad_scaler_take_the_plain_step(tmp_path):
         assert all(torch.allclose(got[k], want[k], atol=1e-6) for k in want)
         for k, p in run.model.named_parameters():  # AdamW hides a gradient's scale; these don't
             assert torch.allclose(p.grad, grads[k], rtol=1e-4, atol=1e-7), k
+
+
+def test_epoch_line_names_loss_metrics_speed_and_eta():
+    record = {
+        "epoch": 2,
+        "lr": 0.001,
+        "train_loss": 0.69314,
+        "train_accuracy": 0.5,
+        "tokens_per_s": 41203.4,
+        "valid_loss": 0.68,
+        "valid_accuracy": 0.55,
+        "seconds": 3.14,
+        "ranks": {"steps": [3, 3]},
+    }
+    line = epoch_line(record, 5, elapsed=6.3, eta=3725.0)
+    assert line == (
+        "epoch 2/5: train_loss=0.6931 train_accuracy=0.5000 valid_loss=0.6800 "
+        "valid_accuracy=0.5500 lr=0.001 tokens/s=41,203 epoch=3.1s elapsed=6.3s eta=1h02m"
+    )
+    assert epoch_line(record, 5, elapsed=65.0, eta=0.0).endswith("elapsed=1m05s eta=0.0s")

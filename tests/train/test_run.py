@@ -61,7 +61,8 @@ def test_bf16_autocast_on_cpu(tmp_path):
 
 
 def test_pretraining_under_torchrun_is_refused_before_loading_data(tmp_path):
-    cfg = tiny("pretrain.epochs=1", "data.source=table", f"data.path={tmp_path / 'missing.csv'}")
+    table = ["data.source=table", f"data.path={tmp_path / 'missing.csv'}"]  # never read
+    cfg = load_config(None, [*table, "pretrain.epochs=1", "model.hidden_size=8"])
     with pytest.raises(ConfigError, match="pretrain.epochs"):
         build_run(cfg, tmp_path, True, World(rank=0, size=2))
 

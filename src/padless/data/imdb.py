@@ -41,6 +41,7 @@ from typing import IO, Any
 from padless.data.dataset import TextDataset
 from padless.data.delimited import BadRows, DelimitedReader
 from padless.errors import data_error
+from padless.progress import show_bars
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,8 @@ def download(
                 with _urlopen(url, timeout) as resp:
                     size = resp.headers.get("Content-Length")
                     total = int(size) if size and size.isdigit() else None
-                    kw = dict(unit="B", unit_scale=True, desc=dest.name, disable=not progress)
+                    bars = progress and show_bars()
+                    kw = dict(unit="B", unit_scale=True, desc=dest.name, disable=not bars)
                     with tqdm(total=total, **kw) as bar:
                         for chunk in iter(partial(resp.read, _CHUNK), b""):
                             out.write(chunk)

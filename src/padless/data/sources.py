@@ -12,7 +12,8 @@ valid sources is taken from it, so a source added here is accepted everywhere at
 * ``sum_mod``, ``adding``, ``running_sum_mod``: seeded synthetic tasks, generated from the
   ``data.*_size``, length, ``modulus`` and ``seed`` settings.
 
-:func:`load_data` reads what a config names (``data.limit`` keeps a seeded subset).
+:func:`load_data` reads what a config names (``data.limit`` keeps a seeded subset of each
+split, :func:`limit_rows`).
 :func:`resolve_data` turns a DATA argument (``padless evaluate MODEL DATA``,
 ``padless lengths DATA``) into the config that reads it, given the config it should be read
 like.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -36,10 +37,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from padless.errors import data_error
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from padless.config import DataConfig
     from padless.data.dataset import Dataset
 
-__all__ = ["SOURCES", "Dataset", "Source", "load_data", "resolve_data"]
+__all__ = [
+    "DATA_KEYS",
+    "SOURCES",
+    "Dataset",
+    "Source",
+    "limit_rows",
+    "load_data",
+    "resolve_data",
+    "unused_data_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -171,10 +183,112 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def load_data(cfg: DataConfig) -> Dataset:
-    """Read the dataset a :class:`DataConfig` names; ``data.limit`` keeps a seeded subset."""
-    import numpy as np
+# ----------------------------------------------------------------------------- [data] keys
+def _named(*kinds: str) -> tuple[str, ...]:
+    """The sources whose kind of input, or kind, is one of ``kinds``."""
+    return tuple(n for n, s in SOURCES.items() if s.inputs in kinds or s.kind in kinds)
 
+
+_EVERY = tuple(SOURCES)
+_TABLES = ("table", "long_table")
+_READ = ("imdb", "table", "ts", "long_table")  # the sources that read files (not the sample)
+
+#: The sources that read each ``[data]`` key, the one place that says it (a key set for a
+#: source not listed does nothing, and :func:`padless.config.load_config` refuses it). Found by
+#: reading the loaders above and the encoding (:mod:`padless.encode`): ``task``,
+#: ``valid_fraction`` and ``limit`` apply to every dataset; ``cache``, ``cache_dir`` and
+#: ``encode_workers`` say how data is prepared, not what it is, so a config shared across
+#: sources may keep them (they only act on cached, streamed data). ``seed`` also applies to
+#: any source with ``limit`` (:data:`DATA_KEY_ALSO`).
+DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "source": _EVERY,
+    "path": _READ,
+    "test_path": ("ts",),
+    "format": _TABLES,
+    "task": _EVERY,
+    "text_column": ("table",),
+    "label_column": _TABLES,
+    "label_columns": _TABLES,
+    "split_column": _TABLES,
+    "id_column": ("long_table",),
+    "step_column": ("long_table",),
+    "multilabel": _TABLES,
+    "label_delimiter": _TABLES,
+    "skip_empty": _READ,
+    "skip_bad_rows": ("imdb", *_TABLES),
+    "check_multiline": ("imdb", *_TABLES),
+    "nan_policy": ("ts", "long_table"),
+    "log_transform": _named("numeric"),
+    "log_scale": _named("numeric"),  # and only with log_transform (DATA_KEY_NEEDS)
+    "normalize": _named("numeric"),
+    "max_steps": _named("numeric", "ids"),
+    "patch_size": _named("numeric"),
+    "valid_fraction": _EVERY,
+    "limit": _EVERY,
+    "cache": _EVERY,
+    "cache_dir": _EVERY,
+    "encode_workers": _EVERY,
+    "seed": _named("synthetic"),  # and every source with limit (DATA_KEY_ALSO)
+    "train_size": _named("synthetic"),
+    "valid_size": _named("synthetic"),
+    "test_size": _named("synthetic"),
+    "min_length": _named("synthetic"),
+    "max_length": _named("synthetic"),
+    "modulus": ("sum_mod", "running_sum_mod"),
+}
+
+#: Keys that apply to any source once another key is set: ``seed`` draws ``limit``'s rows.
+DATA_KEY_ALSO: dict[str, str] = {"seed": "limit"}
+#: Keys that do nothing unless another key is true: (that key, the fix).
+DATA_KEY_NEEDS: dict[str, tuple[str, str]] = {
+    "log_scale": ("log_transform", "set data.log_transform = true (log_scale is its scale)")
+}
+_SEED = "train.seed draws the validation split; data.seed draws data.limit's rows"
+_SIZES = "data.limit keeps a subset of the rows; data.valid_fraction sizes the valid split"
+#: What does the job of a key the source ignores, by (key, the source's kind of input).
+_INSTEAD: dict[tuple[str, str], str] = {
+    ("max_length", "text"): "text.max_length truncates texts",
+    ("max_length", "numeric"): "data.max_steps cuts sequences",
+    ("max_steps", "text"): "text.max_length truncates texts",
+    **{("seed", inputs): _SEED for inputs in ("text", "numeric")},
+    **{
+        ("test_path", inputs): "data.split_column marks test rows" for inputs in ("text", "numeric")
+    },
+    **{
+        (k, i): _SIZES
+        for k in ("train_size", "valid_size", "test_size")
+        for i in ("text", "numeric")
+    },
+}
+
+
+def unused_data_key(cfg: DataConfig, key: str) -> tuple[str, str, str] | None:
+    """``(expected, got, fix)`` when the ``[data]`` key ``key`` does nothing in ``cfg``, else None.
+
+    A key that nothing reads under these settings is worth an error: whoever set it believes
+    it changed the data (``data.max_length`` on a table truncates nothing; ``text.max_length``
+    does)."""
+    source = SOURCES.get(cfg.source)
+    if source is None:
+        return None  # refused as an unknown source
+    also = DATA_KEY_ALSO.get(key)
+    if cfg.source not in DATA_KEYS[key] and (also is None or getattr(cfg, also) is None):
+        readers = ", ".join(DATA_KEYS[key]) + (f"; any source with data.{also}" if also else "")
+        fix = f"remove data.{key} (it is read by source {readers})"
+        instead = _INSTEAD.get((key, source.inputs))
+        expected = f"a [data] key that source {cfg.source!r} reads"
+        got = f"data.{key}, which source {cfg.source!r} ignores"
+        return expected, got, f"{fix}; {instead}" if instead else fix
+    needs = DATA_KEY_NEEDS.get(key)
+    if needs is not None and not getattr(cfg, needs[0]):
+        expected = f"data.{key} together with data.{needs[0]} = true"
+        return expected, f"data.{key} with data.{needs[0]} = false", needs[1]
+    return None
+
+
+def load_data(cfg: DataConfig) -> Dataset:
+    """Read the dataset a :class:`DataConfig` names; ``data.limit`` keeps a seeded subset of
+    every split (:func:`limit_rows`)."""
     source = SOURCES.get(cfg.source)
     if source is None:
         expected, fix = f"one of {list(SOURCES)}", "set data.source to a known source"
@@ -182,11 +296,51 @@ def load_data(cfg: DataConfig) -> Dataset:
     ds = source.load(cfg)
     if ds.skipped:
         logger.warning("%s: skipped on request: %s", ds.source, ds.skipped)
-    if cfg.limit is not None and cfg.limit < len(ds):
-        rng = np.random.default_rng(0)
-        ds = ds.subset(np.sort(rng.permutation(len(ds))[: cfg.limit]))
-        logger.info("data.limit: using %d of the rows", cfg.limit)
+    if cfg.limit is not None:
+        ds = ds.subset(limit_rows(ds.splits, cfg.limit, cfg.seed))
     return ds
+
+
+_SPLIT_ORDER = ("train", "valid", "test")
+
+
+def limit_rows(splits: Sequence[str | None], limit: int, seed: int) -> np.ndarray:
+    """The rows ``data.limit`` keeps, in file order: ``limit`` of them shared among the splits
+    in proportion to their sizes (largest remainders get the rows rounding leaves), at least
+    one of each non-empty split, drawn within each split by ``seed``. A smaller run then has
+    the same train / valid / test balance as the full one, and its test split is still a
+    test split. Rows without a split count as train (where they go). Logs what it kept."""
+    import numpy as np
+
+    names = np.array([s if s is not None else "train" for s in splits], dtype=object)
+    order = [s for s in _SPLIT_ORDER if s in set(names)]
+    order += sorted(set(names) - set(order))
+    members = {s: np.flatnonzero(names == s) for s in order}
+    quota = _shares([len(members[s]) for s in order], limit)
+    rng = np.random.default_rng(seed)
+    kept = [np.sort(rng.permutation(members[s])[:q]) for s, q in zip(order, quota, strict=True)]
+    parts = ", ".join(f"{s} {q} of {len(members[s])}" for s, q in zip(order, quota, strict=True))
+    logger.info("data.limit %d: kept %s", limit, parts)
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
+
+
+def _shares(sizes: list[int], limit: int) -> list[int]:
+    """``limit`` split over groups of ``sizes`` in proportion (largest remainder method), at
+    least one per non-empty group (so a few more than ``limit`` when it is below the number of
+    groups), at most the group's size."""
+    total = sum(sizes)
+    if limit >= total:
+        return list(sizes)
+    exact = [limit * n / total for n in sizes]
+    quota = [min(n, max(1, int(e))) if n else 0 for n, e in zip(sizes, exact, strict=True)]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: (int(exact[i]) - exact[i], i))
+    while sum(quota) < limit:
+        for i in by_remainder:
+            if sum(quota) < limit and quota[i] < sizes[i]:
+                quota[i] += 1
+    while sum(quota) > limit and max(quota) > 1:
+        quota[quota.index(max(quota))] -= 1
+    return quota
 
 
 # ----------------------------------------------------------------------------- DATA arguments

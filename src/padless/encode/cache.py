@@ -99,6 +99,10 @@ def store_key(cfg: Config, files: list[Path], root: Path) -> str:
         "seed": cfg.train.seed,
         "files": [[str(f), fingerprint(f, root)] for f in files],
     }
+    if cfg.data.limit is not None:
+        # data.limit draws per split (once one draw over all rows, ignored when streamed): a
+        # store an older padless built with the same settings holds other rows; never reuse it
+        what["limit"] = "per split"
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 

@@ -43,6 +43,7 @@ from padless.encode.text import TextEncoder, truncate_flat
 from padless.encode.tokenizer_pool import Codes, TokenizerPool, default_workers, tokenize_chunk
 from padless.encode.vocab import Vocab
 from padless.errors import data_error
+from padless.progress import show_bars
 
 __all__ = ["streams", "write_streamed"]
 
@@ -52,8 +53,12 @@ POOL_FROM_BYTES = 16 << 20  # smaller files are tokenized in this process (worke
 
 
 def streams(cfg: Config) -> bool:
-    """Whether ``cfg``'s data is built streaming (a text table, word tokenizer, no bigrams)."""
-    return cfg.data.source == "table" and cfg.text.tokenizer == "word" and cfg.text.ngrams == 1
+    """Whether ``cfg``'s data is built streaming (a text table, word tokenizer, no bigrams).
+    Not with ``data.limit``: its rows are drawn from each whole split (known only once every
+    row is read), in memory by :func:`padless.data.load_data`, as for every other source."""
+    t = cfg.text
+    d = cfg.data
+    return d.source == "table" and t.tokenizer == "word" and t.ngrams == 1 and d.limit is None
 
 
 class _Labels:
@@ -195,10 +200,16 @@ def _tokenized(datasets: Iterator[Any], cfg: Config, path: Path) -> Iterator[Ite
     workers = cfg.data.encode_workers
     if workers == 0:
         workers = default_workers() if path.stat().st_size >= POOL_FROM_BYTES else 1
-    if workers < 2:
+    pool = None
+    if workers >= 2:
+        try:
+            pool = TokenizerPool(workers, lowercase=t.lowercase, strip_html=t.strip_html)
+        except OSError as exc:  # no processes here (a sandbox, an embedded interpreter)
+            logger.warning("tokenizing in this process: no worker processes (%s)", exc)
+    if pool is None:
         yield ((ds, tokenize_chunk(ds.texts, t.lowercase, t.strip_html)) for ds in datasets)
         return
-    with TokenizerPool(workers, lowercase=t.lowercase, strip_html=t.strip_html) as pool:
+    with pool:
         yield pool.imap((ds, ds.texts) for ds in datasets)
 
 
@@ -242,7 +253,14 @@ def _progress(path: Path) -> Any:
     from tqdm.auto import tqdm
 
     total = path.stat().st_size
-    return tqdm(total=total, desc=f"encode {path.name}", unit="B", unit_scale=True, leave=False)
+    return tqdm(
+        total=total,
+        desc=f"encode {path.name}",
+        unit="B",
+        unit_scale=True,
+        leave=False,
+        disable=not show_bars(),
+    )
 
 
 def write_streamed(cfg: Config, directory: Path) -> dict[str, Any]:

@@ -179,10 +179,14 @@ class TokenizerPool:
         root = str(Path(padless.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         cmd = [sys.executable, "-m", "padless.encode.tokenizer_pool"]
-        self._procs = [
-            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-            for _ in range(workers)
-        ]
+        self._procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(workers):
+                pipe = subprocess.PIPE
+                self._procs.append(subprocess.Popen(cmd, stdin=pipe, stdout=pipe, env=env))
+        except OSError:  # stop the ones started, then let the caller decide
+            self.close()
+            raise
         logger.debug("tokenizer pool: %d worker processes", workers)
 
     def __enter__(self) -> TokenizerPool:

@@ -27,6 +27,7 @@ from padless.encode.labels import LabelSpace
 from padless.encode.splits import Split
 from padless.evaluation.losses import compute_loss
 from padless.evaluation.metrics import compute_metrics
+from padless.progress import show_bars
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _outputs(
     sampler = BucketBatchSampler(lengths=lengths, batch_size=batch_size, shuffle=False)
     by_position: dict[int, np.ndarray] = {}
     total_loss, weight = 0.0, 0
-    bar = tqdm(sampler, desc=desc, disable=True if quiet else None, leave=False, unit="batch")
+    bar = tqdm(sampler, desc=desc, disable=not show_bars(quiet), leave=False, unit="batch")
     for local in bar:
         idx = [int(rows[k]) for k in local]
         batch = make_batch(split, idx, task).to(device)

@@ -57,6 +57,7 @@ from padless.deploy.artifact import save_artifact
 from padless.errors import TrainingError, config_error
 from padless.evaluation.losses import compute_loss, correct_count
 from padless.evaluation.runner import run_split
+from padless.progress import show_bars
 from padless.train.checkpoint import capture_rng, state_bytes
 from padless.train.distributed import World, setup, teardown
 from padless.train.outdir import check_space, claim, staged_dir, write_text, writing
@@ -119,13 +120,16 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> d
         check_space(out / "checkpoints", need, "write the first checkpoint")
     first = start(run, resume)
     board = _open_logs(run)
-    for epoch in range(first, cfg.train.epochs):
+    began = time.perf_counter()
+    for done, epoch in enumerate(range(first, cfg.train.epochs), start=1):
         if run.book.stopped:
             break
         tick = time.perf_counter()
         record = _train_epoch(run, epoch, tick)
         _validate(run, epoch, record, tick)
         _end_epoch(run, epoch, record, board)
+        if world.main:
+            _log_epoch(run, record, time.perf_counter() - began, done)
     world.barrier()  # the checkpoint is on disk before any rank goes on
     if board is not None:
         board.close()
@@ -162,7 +166,7 @@ def _train_epoch(run: Run, epoch: int, tick: float) -> dict[str, Any]:
         batches,
         desc=f"epoch {epoch + 1}/{t.epochs}",
         unit="batch",
-        disable=True if run.quiet else None,
+        disable=not show_bars(run.quiet),
         dynamic_ncols=True,
     )
     for step, idx in enumerate(bar):
@@ -332,8 +336,8 @@ def _open_logs(run: Run) -> SummaryWriter | None:
 
 
 def _end_epoch(run: Run, epoch: int, record: dict[str, Any], board: SummaryWriter | None) -> None:
-    """Keep ``record``; rank 0 appends it to ``metrics.jsonl`` and TensorBoard, logs it, and
-    writes the epoch checkpoint (with every rank's RNG state)."""
+    """Keep ``record``; rank 0 appends it to ``metrics.jsonl`` and TensorBoard and writes the
+    epoch checkpoint (with every rank's RNG state)."""
     run.book.history.append(record)
     rngs = run.world.gather(capture_rng())  # every rank's, so --resume restores each its own
     if not run.world.main:
@@ -346,12 +350,47 @@ def _end_epoch(run: Run, epoch: int, record: dict[str, Any], board: SummaryWrite
             if key != "epoch":
                 board.add_scalar(key.replace("_", "/", 1), x, epoch + 1)
         board.flush()
-    logger.info(
-        "epoch %d: %s",
-        epoch + 1,
-        {k: round(x, 4) if isinstance(x, float) else x for k, x in record.items()},
-    )
     run.checkpoints.save(epoch + 1, epoch_state(run, epoch + 1, rngs))
+
+
+def _log_epoch(run: Run, record: dict[str, Any], elapsed: float, done: int) -> None:
+    """Log the epoch's one INFO line (:func:`epoch_line`). It is the progress a CI log or a
+    file shows, where there are no bars (:mod:`padless.progress`). ``elapsed``: wall seconds
+    since this process's first epoch began; ``done``: its epochs so far. The ETA is their mean
+    wall time (training, validation and the checkpoint) times the epochs left, none once early
+    stopping has fired."""
+    total = run.cfg.train.epochs
+    left = 0 if run.book.stopped else total - record["epoch"]
+    logger.info("%s", epoch_line(record, total, elapsed, elapsed / done * left))
+
+
+_NOT_METRICS = ("epoch", "lr", "tokens_per_s", "seconds", "ranks")
+
+
+def epoch_line(record: dict[str, Any], epochs: int, elapsed: float, eta: float) -> str:
+    """``record`` (a ``metrics.jsonl`` line) as one greppable line, e.g. ``epoch 2/5:
+    train_loss=0.6931 train_accuracy=0.5120 valid_loss=0.6874 valid_accuracy=0.5500
+    lr=0.001 tokens/s=41,203 epoch=3.1s elapsed=6.3s eta=9.4s``."""
+    metrics = [
+        f"{k}={x:.4f}"
+        for k, x in record.items()
+        if k not in _NOT_METRICS and isinstance(x, (int, float))
+    ]
+    return (
+        f"epoch {record['epoch']}/{epochs}: {' '.join(metrics)} lr={record['lr']:.3g} "
+        f"tokens/s={record['tokens_per_s']:,.0f} epoch={_duration(record['seconds'])} "
+        f"elapsed={_duration(elapsed)} eta={_duration(eta)}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    """``3.1s``, ``4m05s`` or ``2h03m``: short enough for a log line, exact enough for an ETA."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _tensorboard(out: Path) -> SummaryWriter:

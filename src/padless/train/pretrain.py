@@ -40,6 +40,7 @@ from padless.errors import config_error
 from padless.models.classifier import SequenceClassifier
 from padless.models.encoder import RecurrentEncoder
 from padless.nn.lengths import lengths_mask
+from padless.progress import show_bars
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def pretrain_language_model(
             list(sampler),
             desc=f"pretrain {epoch + 1}/{p.epochs}",
             unit="batch",
-            disable=True if quiet else None,
+            disable=not show_bars(quiet),
             dynamic_ncols=True,
         )
         batches = (make_batch(split, idx, "multiclass").to(device) for idx in bar)

@@ -17,6 +17,7 @@ does that next.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from padless.train.schedule import (
     make_scheduler,
     optimizer_steps,
 )
+from padless.train.threads import choose_threads
 
 
 def seed_everything(seed: int) -> None:
@@ -111,8 +113,10 @@ def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int
     overlapped); None when the first epoch is not known yet (a resumed run)."""
     t = cfg.train
     out.mkdir(parents=True, exist_ok=True)
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world.distributed else 1
+    threads = choose_threads(t.num_threads, local)  # the cores this process may really use
+    if threads is not None:
+        torch.set_num_threads(threads)
     seed_everything(t.seed)  # the same initial weights on every rank
     device = device_for(world, resolve_device(t.device))
     if world.distributed and cfg.pretrain.epochs:
