@@ -63,6 +63,7 @@ def test_the_configured_count_and_omp_num_threads_win(monkeypatch):
     assert threads.choose_threads(None) == 6
     assert threads.choose_threads(None, local_processes=4) == 1  # 6 cores, 4 ranks on the node
     assert threads.choose_threads(3) == 3
+    assert threads.choose_threads(None, current=4) == 4  # torch's physical-core default caps it
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torchrun's default per rank: already applied
     assert threads.choose_threads(None) is None
     assert threads.choose_threads(2) == 2

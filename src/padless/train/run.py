@@ -114,7 +114,7 @@ def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int
     t = cfg.train
     out.mkdir(parents=True, exist_ok=True)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world.distributed else 1
-    threads = choose_threads(t.num_threads, local)  # the cores this process may really use
+    threads = choose_threads(t.num_threads, local, torch.get_num_threads())
     if threads is not None:
         torch.set_num_threads(threads)
     seed_everything(t.seed)  # the same initial weights on every rank
