@@ -28,11 +28,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # What each part may import, besides itself and the root ``padless`` (for __version__ and the
 # lazy public API). A prefix allows that module and everything under it.
-_CORE = ["padless.errors", "padless.lazy", "padless.progress"]
+_CORE = ["padless.cores", "padless.errors", "padless.lazy", "padless.progress"]
 LAYERS: dict[str, list[str]] = {
     "padless.errors": [],
     "padless.lazy": [],
     "padless.progress": [],
+    "padless.cores": [],
     "padless.config": ["padless.errors", "padless.models.names", "padless.data.sources"],
     "padless.data": [*_CORE, "padless.config"],
     "padless.encode": [*_CORE, "padless.config", "padless.data", "padless.models.names"],

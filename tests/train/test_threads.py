@@ -1,60 +1,10 @@
-"""padless.train.threads: the default thread count follows the cores this process may use
-(affinity, cgroup v1 / v2 quota), and the user's or torchrun's choice wins."""
+"""padless.train.threads: the default thread count is the cores this process may use
+(padless.cores), and the user's or torchrun's choice wins."""
 
 import os
 
-import pytest
-
+from padless import cores
 from padless.train import threads
-
-
-def _cgroup(tmp_path, own, v2=None, v1=None):
-    """A fake /proc/self/cgroup and cgroup mount: ``v2`` = cpu.max text in the own cgroup,
-    ``v1`` = (quota, period) in the cpu controller's own cgroup."""
-    proc = tmp_path / "proc_cgroup"
-    lines = []
-    root = tmp_path / "cgroup"
-    if v2 is not None:
-        lines.append(f"0::{own}")
-        (root / own.lstrip("/")).mkdir(parents=True)
-        (root / own.lstrip("/") / "cpu.max").write_text(v2 + "\n")
-    if v1 is not None:
-        lines.append(f"4:cpu,cpuacct:{own}")
-        d = root / "cpu" / own.lstrip("/")
-        d.mkdir(parents=True)
-        (d / "cpu.cfs_quota_us").write_text(f"{v1[0]}\n")
-        (d / "cpu.cfs_period_us").write_text(f"{v1[1]}\n")
-    proc.write_text("\n".join(lines) + "\n")
-    return root, proc
-
-
-@pytest.mark.parametrize(
-    ("v2", "v1", "limit"),
-    [
-        ("150000 100000", None, 1.5),
-        ("max 100000", None, None),
-        (None, (300000, 100000), 3.0),
-        (None, (-1, 100000), None),
-        ("garbage", None, None),
-    ],
-)
-def test_cgroup_quota_in_cores(tmp_path, v2, v1, limit):
-    root, proc = _cgroup(tmp_path, "/job/step", v2, v1)
-    assert threads.cgroup_cpu_limit(root, proc) == limit
-
-
-def test_no_cgroup_files_mean_no_limit(tmp_path):
-    assert threads.cgroup_cpu_limit(tmp_path / "none", tmp_path / "missing") is None
-
-
-def test_usable_cores_is_affinity_capped_by_the_quota(tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
-    root, proc = _cgroup(tmp_path, "/c", "250000 100000")
-    assert threads.usable_cores(root, proc) == 2  # 2.5 cores of quota: 2 threads
-    root, proc = _cgroup(tmp_path / "b", "/c", "50000 100000")
-    assert threads.usable_cores(root, proc) == 1  # half a core: still one thread
-    root, proc = _cgroup(tmp_path / "c", "/c", "max 100000")
-    assert threads.usable_cores(root, proc) == 8
 
 
 def test_the_configured_count_and_omp_num_threads_win(monkeypatch):
@@ -79,6 +29,6 @@ def test_a_run_sets_torch_to_the_usable_cores(monkeypatch):
         torch.set_num_threads(1)
         n = threads.choose_threads(None)
         torch.set_num_threads(n)
-        assert torch.get_num_threads() == threads.usable_cores() <= len(os.sched_getaffinity(0))
+        assert torch.get_num_threads() == cores.usable_cores() <= len(os.sched_getaffinity(0))
     finally:
         torch.set_num_threads(before)

@@ -36,6 +36,7 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import numpy as np
 
+from padless.cores import usable_cores
 from padless.encode.text import clean_batch, split_words
 
 __all__ = ["Codes", "TokenizerPool", "default_workers", "tokenize_chunk", "word_codes"]
@@ -48,11 +49,8 @@ Tokenized = tuple[list[str], np.ndarray, np.ndarray]  # distinct words, token in
 
 
 def default_workers() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """One worker per core this process may use (:func:`padless.cores.usable_cores`)."""
+    return usable_cores()
 
 
 # ----------------------------------------------------------------------------- tokenizing
