@@ -1,10 +1,13 @@
 """Training steps with the default thread count against one thread, quiet and with a busy neighbour.
 
-    .venv/bin/python benchmarks/thread_contention.py [--steps 30] [--rounds 3]
+    .venv/bin/python benchmarks/thread_contention.py [--steps 100] [--rounds 3]
 
 Issue 18 asks that with one busy neighbour process the default thread count is never slower
-than one thread. Each cell runs in a fresh process (``torch.set_num_threads`` before any
-work): ``--steps`` training steps (after 3 untimed) of padless's drop-in BiLSTM
+than one thread. "default" is what ``padless train`` does: padless's own count
+(``choose_threads``), tuned while training by ``ThreadTuner`` (probes of 4 steps per count,
+then 200 held; its probe steps are inside the timed steps). Each cell runs in a fresh process
+(``torch.set_num_threads`` before any work): ``--steps`` training steps (after 3 untimed) of
+padless's drop-in BiLSTM
 (``padless.nn.LSTM``, input 64, hidden 128, called with ``lengths=``, the fused kernel) ->
 masked mean -> Linear -> BCE -> backward -> AdamW, on fixed batches of 64 sequences with
 log-normal lengths (median ~100, seeded). "neighbour" = one other process spinning a CPU
@@ -32,10 +35,12 @@ def child(threads: int | None, steps: int) -> float:
     import torch
 
     import padless.nn as pnn
-    from padless.train.threads import choose_threads
+    from padless.train.threads import ThreadTuner, choose_threads
 
     n = threads or choose_threads(None, 1, torch.get_num_threads())
     torch.set_num_threads(int(n or torch.get_num_threads()))
+    # the default is what a training run does: padless's own count, tuned by measured speed
+    tuner = ThreadTuner(int(n)) if threads is None and n and n > 1 else None
     torch.set_flush_denormal(True)
     g = torch.Generator().manual_seed(0)
     lstm = pnn.LSTM(64, 128, batch_first=True, bidirectional=True)
@@ -63,7 +68,12 @@ def child(threads: int | None, steps: int) -> float:
         step(k)
     tokens, t0 = 0, time.perf_counter()
     for k in range(steps):
-        tokens += step(k)
+        if tuner is not None:
+            tuner.start()
+        done = step(k)
+        if tuner is not None:
+            tuner.stop(done)
+        tokens += done
     return tokens / (time.perf_counter() - t0)
 
 
@@ -84,7 +94,7 @@ def _cell(threads: str, neighbour: bool, steps: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--steps", type=int, default=100)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/thread_contention.json"))

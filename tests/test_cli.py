@@ -152,7 +152,7 @@ def test_help_lists_every_subcommand(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    names = {"train", "evaluate", "predict", "export", "serve", "lengths", "kernels"}
+    names = {"train", "baseline", "evaluate", "predict", "export", "serve", "lengths", "kernels"}
     assert set(commands) == names
     for name, parser in commands.items():
         assert f"    {name} " in out, name  # listed, with its one-line help

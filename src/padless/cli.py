@@ -32,15 +32,50 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _torchrun(args)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    metrics = train(cfg, out, quiet=args.quiet, resume=args.resume, overwrite=args.overwrite)
+    metrics = train(
+        cfg,
+        out,
+        quiet=args.quiet,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        baseline=args.baseline,
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # rank 0 reports
-    summary = {
+    summary = _scores(metrics)
+    if "baseline" in metrics:
+        summary["baseline"] = {"name": metrics["baseline"]["name"], **_scores(metrics["baseline"])}
+    print(json.dumps({"out": str(out), "seconds": metrics["seconds"], **summary}))
+    return 0
+
+
+def _scores(metrics: dict) -> dict:
+    """The float metrics of each split in ``metrics``, rounded for one console line."""
+    return {
         k: {m: round(v, 4) for m, v in metrics[k].items() if isinstance(v, float)}
         for k in ("train", "valid", "test")
         if k in metrics
     }
-    print(json.dumps({"out": str(out), "seconds": metrics["seconds"], **summary}))
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from padless.config import Config, DataConfig, load_config, with_data
+    from padless.data.sources import resolve_data
+    from padless.encode.prepared import prepare
+    from padless.evaluation.baseline import fit_baseline
+
+    if args.data.endswith(".toml"):
+        cfg = load_config(args.data, args.set)
+    else:
+        given = _data_overrides(args)
+        if "source" not in given and ({"id_column", "step_column"} & set(given)):
+            given["source"] = "long_table"
+        like = with_data(DataConfig(source="table"), given, "the command line")
+        cfg = Config(data=resolve_data(args.data, like, keep=set(given)))
+    result = fit_baseline(prepare(cfg), seed=cfg.train.seed, patch_size=cfg.data.patch_size).report
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(json.dumps({"name": result["name"], "seconds": result["seconds"], **_scores(result)}))
     return 0
 
 
@@ -55,6 +90,7 @@ def _torchrun(args: argparse.Namespace) -> int:
     cmd += ["train", args.config] + [f"--set={x}" for x in args.set]
     cmd += (["--out", args.out] if args.out else []) + (["--resume"] if args.resume else [])
     cmd += ["--overwrite"] if args.overwrite else []
+    cmd += ["--baseline"] if args.baseline else []
     logger.info("running %s", " ".join(cmd))
     return subprocess.run(cmd, check=False).returncode
 
@@ -541,6 +577,12 @@ def build_parser() -> argparse.ArgumentParser:
         "without it (or --resume) a directory holding a run is refused",
     )
     p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also fit the baseline (TF-IDF n-grams + logistic regression for text, MiniRocket "
+        "for series) on the same splits; metrics.json and the report show model vs baseline",
+    )
+    p.add_argument(
         "--nproc",
         type=int,
         default=1,
@@ -548,6 +590,22 @@ def build_parser() -> argparse.ArgumentParser:
         "shortcut for torchrun --standalone --nproc_per_node N -m padless train ...",
     )
     p.set_defaults(func=_cmd_train)
+
+    p = _command(
+        sub,
+        "baseline",
+        help="fit the baseline alone: TF-IDF n-grams + logistic regression (text), MiniRocket "
+        "(series), on the splits training would use",
+    )
+    p.add_argument(
+        "data",
+        help="a training config (.toml; --set takes any STAGE.KEY=VALUE then), or DATA read as "
+        "`padless lengths` reads it: a table, IMDB tarball/CSV/folder, UEA .ts file or folder, "
+        "imdb or imdb-sample",
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    _data_options(p, "a text table: text, label, split")
+    p.set_defaults(func=_cmd_baseline)
 
     p = _command(
         sub, "evaluate", help="accuracy, macro-F1, ROC-AUC and confusion matrix of a model on data"

@@ -165,8 +165,19 @@ class TrainConfig:
     ``min_lr``), ``"onecycle"`` (per step, peak ``lr``) or ``"none"``; ``warmup_steps`` of linear
     warm-up before cosine. ``monitor`` picks the best epoch and drives plateau and early stopping
     (``"auto"``: valid accuracy for classification, valid loss for regression; or ``"loss"``,
-    ``"accuracy"``, ``"macro_f1"``, ...); ``early_stopping`` > 0 stops after that many epochs
-    without improvement. ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``;
+    ``"accuracy"``, ``"macro_f1"``, ...). Training is driven by validation: ``epochs`` is a
+    ceiling, ``early_stopping`` > 0 stops after that many epochs without improvement and the
+    best epoch's weights are kept (0: run every epoch, still keep the best). Data without a
+    validation split hold out ``holdout`` of train to choose the epoch count the same way, then
+    refit on all of train for that count, replaying the held-out run's per-epoch learning rates
+    (:mod:`padless.train.selection`); ``holdout = 0`` trains once and keeps the last epoch.
+    ``min_lr`` is the floor of the decaying schedules (plateau and cosine; ``None``: ``lr`` /
+    100), so the learning rate never decays to nothing while epochs are left. ``combine``
+    ``"auto"``: for token inputs and a per-sequence task with a validation split, fit the
+    linear TF-IDF n-gram model after training and, when mixing its probabilities with the
+    recurrent model's improves the monitored validation value, save, export and serve the
+    mix (weight chosen on validation; :mod:`padless.train.combination`); ``"off"``: never.
+    ``sampler`` is ``"bucket"``, ``"token_budget"`` or ``"random"``;
     for the first ``sortagrad_epochs`` epochs its batches run shortest first (a length
     curriculum, "SortaGrad"), which lets recurrent nets learn long-range tasks such as sum-mod.
     ``amp`` is ``"auto"`` (off on CPU, where autocast was measured slower; bf16 on CUDA when
@@ -177,7 +188,7 @@ class TrainConfig:
     last of them): the global batch is ``batch_size`` × ``accumulate`` × the number of processes.
     """
 
-    epochs: int = 3
+    epochs: int = 20
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -185,10 +196,12 @@ class TrainConfig:
     scheduler: str = "plateau"
     lr_factor: float = 0.5
     lr_patience: int = 1
-    min_lr: float = 0.0
+    min_lr: float | None = None
     warmup_steps: int = 0
     monitor: str = "auto"
-    early_stopping: int = 0
+    early_stopping: int = 3
+    holdout: float = 0.15
+    combine: str = "auto"
     seed: int = 0
     deterministic: bool = False
     sampler: str = "bucket"
@@ -276,6 +289,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.execution": EXECUTIONS,
     "train.sampler": ("bucket", "token_budget", "random"),
     "train.scheduler": ("plateau", "cosine", "onecycle", "none"),
+    "train.combine": ("auto", "off"),
     "train.amp": ("auto", "off", "bf16", "fp16"),
 }
 
@@ -324,6 +338,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.warmup_steps": (0, None, True),
     "train.input_noise": (0, None, True),
     "train.early_stopping": (0, None, True),
+    "train.holdout": (0, 1, False),
     "train.sortagrad_epochs": (0, None, True),
     "train.accumulate": (1, None, True),
     "train.max_tokens": (1, None, True),

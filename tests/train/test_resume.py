@@ -71,6 +71,7 @@ dropout = 0.2
 pooling = "mean"
 [train]
 epochs = 8
+early_stopping = 0
 batch_size = 32
 lr = 0.005
 scheduler = "plateau"

@@ -10,7 +10,12 @@ from padless.batching.samplers import BucketBatchSampler, TokenBudgetSampler
 from padless.config import TrainConfig
 from padless.encode.splits import Split
 from padless.train.distributed import World
-from padless.train.schedule import make_sampler, make_scheduler, optimizer_steps
+from padless.train.schedule import (
+    MIN_LR_FRACTION,
+    make_sampler,
+    make_scheduler,
+    optimizer_steps,
+)
 
 
 def split_of(lengths):
@@ -99,3 +104,25 @@ def test_plateau_follows_the_monitored_direction():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
     scheduler.step(0.4)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("kind", ["plateau", "cosine"])
+def test_the_default_floor_keeps_the_rate_above_nothing(kind):
+    """With min_lr unset the rate stops at lr / 100: a long budget of flat epochs used to
+    halve the plateau rate to ~1e-6, where the weights no longer move."""
+    opt = _optimizer()
+    t = TrainConfig(scheduler=kind, lr=0.1, lr_factor=0.5, lr_patience=0)
+    scheduler, per_step = make_scheduler(opt, t, "max", total_steps=50)
+    assert scheduler is not None
+    for _ in range(50):
+        opt.step()
+        scheduler.step() if per_step else scheduler.step(0.5)  # type: ignore[call-arg]
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * MIN_LR_FRACTION)
+    explicit = TrainConfig(scheduler=kind, lr=0.1, min_lr=0.0, lr_factor=0.5, lr_patience=0)
+    opt = _optimizer()
+    scheduler, per_step = make_scheduler(opt, explicit, "max", total_steps=50)
+    assert scheduler is not None
+    for _ in range(50):
+        opt.step()
+        scheduler.step() if per_step else scheduler.step(0.5)  # type: ignore[call-arg]
+    assert opt.param_groups[0]["lr"] < 1e-6  # min_lr = 0 still lets it go to nothing

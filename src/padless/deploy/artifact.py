@@ -53,7 +53,7 @@ from padless.deploy.weights import (
 from padless.encode.labels import LabelSpace
 from padless.encode.pipeline import InputPipeline
 from padless.errors import ArtifactError, ConfigError, format_error, read_saved_json
-from padless.models.names import TASKS
+from padless.models.names import PATH_KINDS, TASKS
 
 if TYPE_CHECKING:
     from padless.models.classifier import SequenceClassifier
@@ -195,6 +195,13 @@ def _is_number(v: Any) -> bool:
     return _is_int(v) or isinstance(v, float) and math.isfinite(v)
 
 
+def _mix_path(v: Any) -> bool:
+    """A combined model's linear path (padless.models.mixture): its kind, then ints only."""
+    if not isinstance(v, dict) or v.get("kind") not in PATH_KINDS:
+        return False
+    return all(_is_int(x) and x >= 0 for k, x in v.items() if k != "kind")
+
+
 def _positive(v: Any) -> bool:
     return _is_int(v) and v >= 1
 
@@ -214,11 +221,13 @@ _TOP: Schema = {
     "pipeline": (_optional(lambda v: isinstance(v, dict)), "a table or null"),
     "data": (_optional(lambda v: isinstance(v, dict)), "a table or null"),
 }
-_DATA_DECIDED: Schema = {  # model arguments the data decides; the rest are ModelConfig fields
-    "num_outputs": (_positive, "an integer ≥ 1"),
+_DATA_DECIDED: Schema = {  # model arguments the data (and the combination on validation)
+    "num_outputs": (_positive, "an integer ≥ 1"),  # decide; the rest are ModelConfig fields
     "task": (lambda v: v in TASKS, f"one of {', '.join(TASKS)}"),
     "vocab_size": (_optional(_positive), "an integer ≥ 1 or null"),
     "num_features": (_optional(_positive), "an integer ≥ 1 or null"),
+    "mix_path": (_optional(_mix_path), f"a table with kind {' or '.join(PATH_KINDS)}, or null"),
+    "mix_weight": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
 }
 _PIPELINE: Schema = {
     "kind": (lambda v: v in ("text", "ids", "numeric"), "text, ids or numeric"),

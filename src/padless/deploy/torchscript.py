@@ -43,6 +43,7 @@ from padless.deploy.parity import eval_copy, example_inputs
 from padless.errors import ExportError, format_error
 from padless.models.classifier import SequenceClassifier
 from padless.models.hybrid import HybridEncoder
+from padless.models.mixture import mix_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,10 @@ class ScriptedClassifier(nn.Module):
         self.score_bias = nn.Parameter(bias)
         self.skip = m.skip is not None
         self.head = m.head
+        self.mix = m.mix  # the combined model's fitted linear path, or None
+        self.mix_weight = m.mix_weight
+        self.mix_reads_ids = m.mix_reads_ids
+        self.task = m.task
         self.requires_grad_(False)
         self.eval()
 
@@ -282,7 +287,12 @@ class ScriptedClassifier(nn.Module):
         if self.skip:
             xr = x * real  # a Linear embeds a zero step to its bias, not zero
             pooled = torch.cat([pooled, xr.sum(1) / lengths[:, None].to(x.dtype)], dim=-1)
-        return self.head(pooled)
+        logits = self.head(pooled)
+        mix = self.mix
+        if mix is not None:  # the combined model: mixed with its linear path's outputs
+            x = inputs[:, :, 0] if self.mix_reads_ids and inputs.dim() == 3 else inputs
+            logits = mix_outputs(logits, mix(x, lengths), self.mix_weight, self.task)
+        return logits
 
     def _pool(self, out: Tensor, lengths: Tensor, real: Tensor) -> Tensor:
         """(B, T, D*H) → (B, D*H) over real steps, as ``MaskedPooling``."""

@@ -67,13 +67,32 @@ def run_split(
             by_row.update(zip((int(i) for i in part_rows), part_out, strict=True))
         outputs = [by_row[i] for i in range(len(split))]
         total_loss, weight = sum(p[2] for p in parts), sum(p[3] for p in parts)
-    targets = _targets_array(split, task)
+    targets = targets_array(split, task)
     if task == "tagging":
         out_arr = np.concatenate(outputs)
     else:
         out_arr = np.stack(outputs)
     metrics = compute_metrics(task, targets, out_arr, num_classes=len(labels.classes))
     return {"loss": total_loss / max(weight, 1), **metrics}
+
+
+@torch.no_grad()
+def split_outputs(
+    model: nn.Module,
+    split: Split,
+    task: str,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """The raw outputs of ``model`` on every example of ``split``, in split order: (N, C)
+    (not tagging). For choices made on a split's outputs (padless.train.combination)."""
+    model.eval()
+    rows = np.arange(len(split))
+    outputs, _, _ = _outputs(
+        model, split, rows, task, batch_size, device, contextlib.nullcontext, "outputs", True
+    )
+    return np.stack(outputs)
 
 
 def _outputs(
@@ -108,7 +127,9 @@ def _outputs(
     return [by_position[j] for j in range(len(rows))], total_loss, weight
 
 
-def _targets_array(split: Split, task: str) -> np.ndarray:
+def targets_array(split: Split, task: str) -> np.ndarray:
+    """The targets of ``split`` as :func:`compute_metrics` takes them: (N,) class ids, (N, C)
+    multilabel indicators or regression values, tagging's (M,) real steps concatenated."""
     if task == "tagging":
         return np.concatenate([np.asarray(t, dtype=np.int64) for t in split.targets])
     dtype = np.float64 if task == "regression" else np.int64

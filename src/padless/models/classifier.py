@@ -23,6 +23,7 @@ from padless.errors import ConfigError
 from padless.models.encoder import RecurrentEncoder
 from padless.models.frontend import ConvFrontEnd
 from padless.models.hybrid import HybridEncoder
+from padless.models.mixture import build_path, check_mix, mix_outputs, reads_ids
 from padless.models.names import TASKS
 from padless.models.pooling import MaskedPooling
 from padless.nn.lengths import check_lengths, lengths_mask
@@ -40,6 +41,9 @@ class SequenceClassifier(nn.Module):
     ``forward(inputs, lengths)`` returns logits (B, C) after masked pooling, or, for
     ``task="tagging"``, per-step logits (B, T, C) that are zero at padded steps (mask the loss
     with ``lengths``). ``binary`` has C = 1; ``regression`` returns C raw values.
+    ``mix_path`` (per-sequence tasks) adds a linear path fitted by scikit-learn after training,
+    not by gradient (:mod:`padless.models.mixture`), and ``forward`` returns
+    :func:`mix_outputs` of both paths with the share ``mix_weight`` chosen on validation.
     """
 
     def __init__(
@@ -65,6 +69,8 @@ class SequenceClassifier(nn.Module):
         conv_channels: int = 0,
         conv_kernel: int = 5,
         conv_layers: int = 1,
+        mix_path: dict[str, Any] | None = None,
+        mix_weight: float = 0.0,
     ):
         super().__init__()
         if (vocab_size is None) == (num_features is None):
@@ -113,8 +119,23 @@ class SequenceClassifier(nn.Module):
             raise ValueError("embedding_skip: a pooled-sequence option; tagging has no pooling")
         self.skip = MaskedPooling("mean", embedding_dim, 1) if embedding_skip else None
         self.head = nn.Linear(size + (embedding_dim if embedding_skip else 0), num_outputs)
+        self.mix: nn.Module | None = None  # the combined model's fitted linear path
+        self.mix_weight = float(mix_weight)
+        self.mix_reads_ids = False
+        if mix_path is not None:
+            check_mix(mix_path, mix_weight, vocab_size, task)
+            self.mix = build_path(mix_path, vocab_size, num_outputs)
+            self.mix_reads_ids = reads_ids(mix_path)
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        out = self._recurrent(inputs, lengths)
+        if self.mix is None:
+            return out
+        x = inputs[..., 0] if self.mix_reads_ids and inputs.dim() == 3 else inputs  # word ids
+        return mix_outputs(out, self.mix(x, lengths), self.mix_weight, self.task)
+
+    def _recurrent(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """The recurrent path's outputs (B, C), or (B, T, C) for tagging."""
         lengths = check_lengths(lengths, inputs.shape[0], inputs.shape[1])
         x = self.embed(inputs)  # (B, T, E), or (B, T, K, E) for K ids per step (word + bigram)
         if x.dim() == 4:

@@ -7,7 +7,7 @@ arguments against the same tuples, so a choice exists in one place.
 
 from __future__ import annotations
 
-__all__ = ["CELLS", "EXECUTIONS", "GATES", "NONLINEARITIES", "POOLINGS", "TASKS"]
+__all__ = ["CELLS", "EXECUTIONS", "GATES", "NONLINEARITIES", "PATH_KINDS", "POOLINGS", "TASKS"]
 
 CELLS = ("lstm", "gru", "rnn")
 #: Gate blocks stacked in ``weight_ih_l{k}`` / ``weight_hh_l{k}`` (rows = GATES[cell] * H).
@@ -19,3 +19,5 @@ EXECUTIONS = ("auto", "padded", "packed", "reference")
 POOLINGS = ("last", "mean", "max", "attention")
 #: What the head predicts: one label, one of C, any of C, C numbers, or one label per step.
 TASKS = ("binary", "multiclass", "multilabel", "regression", "tagging")
+#: The fitted linear paths a combined model may mix in (padless.models.mixture).
+PATH_KINDS = ("ngram",)

@@ -6,6 +6,9 @@
                                pipeline, labels
     out_dir/metrics.json       final {"train": {...}, "valid": {...}, "test": {...}, ...}
     out_dir/metrics.jsonl      one line per epoch
+    out_dir/selection/         without a validation split: the held-out run that chose the
+                               epoch count (padless.train.selection), its metrics.json and
+                               checkpoints
     out_dir/checkpoints/       epoch-NNNN.pt, written atomically after every epoch (and
                                pretrain/ after language-model pre-training, [pretrain])
     out_dir/report/            loss / accuracy / lr curves and the confusion matrix (PNG)
@@ -54,15 +57,20 @@ from padless import __version__
 from padless.batching.batch import Batch, make_batch
 from padless.config import Config
 from padless.deploy.artifact import save_artifact
+from padless.encode.prepared import prepare
+from padless.encode.splits import Prepared
 from padless.errors import TrainingError, config_error
+from padless.evaluation.baseline import Baseline, compare, fit_baseline, format_comparison
 from padless.evaluation.losses import compute_loss, correct_count
 from padless.evaluation.runner import run_split
 from padless.progress import show_bars
 from padless.train.checkpoint import capture_rng, state_bytes
+from padless.train.combination import attach, can_combine, combine, fit_path
 from padless.train.distributed import World, setup, teardown
 from padless.train.outdir import check_space, claim, staged_dir, write_text, writing
 from padless.train.resume import epoch_state, start
 from padless.train.run import Run, build_run
+from padless.train.selection import needs_selection, plan_refit
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -79,8 +87,14 @@ def train(
     quiet: bool = False,
     resume: bool = False,
     overwrite: bool = False,
+    baseline: bool = False,
 ) -> dict[str, Any]:
     """Train per ``cfg`` into ``out_dir`` (see the module docstring); returns the metrics.
+
+    ``baseline``: first fit the baseline of the data's kind on the same splits
+    (:func:`padless.evaluation.baseline.fit_baseline`); ``metrics.json`` then holds it under
+    ``"baseline"`` and the comparison under ``"versus_baseline"``, the report in
+    ``report/baseline.txt``, and the log shows the table.
 
     ``out_dir`` must not hold an earlier run (``model/``, ``metrics.json``, checkpoints) unless
     ``resume`` (continue it) or ``overwrite`` (remove its outputs first), and no other training
@@ -100,7 +114,7 @@ def train(
         with claim(out, world, resume=resume, overwrite=overwrite):
             if cfg.train.deterministic:
                 torch.use_deterministic_algorithms(True)
-            metrics = _train(cfg, out, quiet or not world.main, resume, world)
+            metrics = _train(cfg, out, quiet or not world.main, resume, world, baseline=baseline)
         clean = True
         return metrics
     finally:
@@ -110,11 +124,36 @@ def train(
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> dict[str, Any]:
-    """The phases in order: setup, start, the epochs, finish."""
+def _train(
+    cfg: Config,
+    out: Path,
+    quiet: bool,
+    resume: bool,
+    world: World,
+    final: bool = True,
+    baseline: bool = False,
+) -> dict[str, Any]:
+    """The phases in order: data, (without a validation split) the held-out selection of the
+    epoch count, setup, start, the epochs, finish. ``final``: write the artifact and report
+    (the selection run of :mod:`padless.train.selection` writes only its metrics)."""
     started = time.perf_counter()
-    run = build_run(cfg, out, quiet, world, plan_epoch=None if resume else 0)
-    run.started = started
+    data = prepare(cfg)
+    replay, extra, weight = None, {}, None
+    if final and needs_selection(cfg, data):
+
+        def selection(c: Config, directory: Path, again: bool) -> dict[str, Any]:
+            return _train(c, directory, quiet, again, world, final=False)
+
+        refit = plan_refit(cfg, out, resume, selection)
+        extra = {"selection": refit.summary, "config": cfg.to_dict()}  # the config as given
+        cfg, replay, weight = refit.cfg, refit.lr, refit.mix_weight
+        resume = resume and any((out / "checkpoints").rglob("*.pt"))  # the refit had begun
+    report, path = _fit_beside(cfg, data, world, baseline, final)
+    if report is not None:
+        extra["baseline"] = report
+    plan = None if resume else 0
+    run = build_run(cfg, out, quiet, world, plan_epoch=plan, data=data, replay=replay)
+    run.started = time.perf_counter() if "selection" in extra else started  # refit: its own
     if world.main:  # a checkpoint holds the weights, AdamW's two moments and the best weights
         need = 4 * state_bytes(run.model.state_dict())
         check_space(out / "checkpoints", need, "write the first checkpoint")
@@ -138,7 +177,29 @@ def _train(cfg: Config, out: Path, quiet: bool, resume: bool, world: World) -> d
         run.model.load_state_dict(book.best_state)
     elif "valid" not in run.data.splits:  # no validation: the last epoch's weights are kept
         book.best_epoch = len(book.history)
-    return _finish(run, started)
+    if path is not None and "valid" in run.data.splits:
+        extra["combination"] = combine(run, path)
+    elif path is not None and weight:  # a refit: the weight its hold-out selection chose
+        attach(run, path, weight)
+        extra["combination"] = {"path": path.name, "weight": weight, "combined": True}
+    return _finish(run, started, final, extra)
+
+
+def _fit_beside(
+    cfg: Config, data: Prepared, world: World, wanted: bool, final: bool
+) -> tuple[dict[str, Any] | None, Any]:
+    """(the baseline's report for ``metrics.json``, the linear path a combined model would
+    mix in), fitted before training so an unsupported task fails at once. The baseline is
+    fitted on rank 0 when ``--baseline`` asks for it, and on every rank when the run may
+    combine (every rank then evaluates the same model; on text the baseline's n-gram model
+    is the path, so its report comes free)."""
+    combining = can_combine(cfg, data)
+    fitted: Baseline | None = None
+    if (wanted and final and world.main) or combining:
+        fitted = fit_baseline(data, seed=cfg.train.seed, patch_size=cfg.data.patch_size)
+    path = fit_path(cfg, data, fitted) if combining else None
+    report = fitted.report if fitted is not None and final and world.main else None
+    return report, path
 
 
 @dataclasses.dataclass
@@ -159,6 +220,9 @@ def _train_epoch(run: Run, epoch: int, tick: float) -> dict[str, Any]:
     run.model.train()
     run.sampler.set_epoch(epoch)
     sums, syncs_before = _Totals(), run.syncs.count
+    if run.replay is not None:  # a refit repeats the held-out run's rate of this epoch
+        for group in run.optimizer.param_groups:
+            group["lr"] = run.replay[epoch]
     batches = run.sampler.batches()  # index arrays: no list per batch before the first step
     if epoch < t.sortagrad_epochs:  # curriculum: shortest batches first (SortaGrad)
         batches.sort(key=lambda b: int(run.lengths[b].max()))
@@ -177,7 +241,11 @@ def _train_epoch(run: Run, epoch: int, tick: float) -> dict[str, Any]:
             run.started = None
         first = step % t.accumulate == 0
         last = (step + 1) % t.accumulate == 0 or step + 1 == len(batches)
+        if run.tuner is not None:
+            run.tuner.start()
         value, logits = _step(run, batch, labels, (epoch, step), first, last)
+        if run.tuner is not None:
+            run.tuner.stop(batch.num_tokens)
         weight = batch.num_tokens if run.task == "tagging" else len(idx)
         sums.loss, sums.weight = sums.loss + value * weight, sums.weight + weight
         sums.tokens += batch.num_tokens
@@ -268,6 +336,7 @@ def _epoch_record(
         "epoch": epoch + 1,
         "lr": run.optimizer.param_groups[0]["lr"],
         "train_loss": loss / weight,
+        "threads": run.tuner.chosen if run.tuner is not None else torch.get_num_threads(),
     }
     if counted:
         record["train_accuracy"] = correct / counted
@@ -364,7 +433,7 @@ def _log_epoch(run: Run, record: dict[str, Any], elapsed: float, done: int) -> N
     logger.info("%s", epoch_line(record, total, elapsed, elapsed / done * left))
 
 
-_NOT_METRICS = ("epoch", "lr", "tokens_per_s", "seconds", "ranks")
+_NOT_METRICS = ("epoch", "lr", "tokens_per_s", "seconds", "ranks", "threads")
 
 
 def epoch_line(record: dict[str, Any], epochs: int, elapsed: float, eta: float) -> str:
@@ -407,12 +476,15 @@ def _tensorboard(out: Path) -> SummaryWriter:
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def _finish(run: Run, started: float) -> dict[str, Any]:
-    """Final metrics of the kept weights on every split; rank 0 writes the artifact,
-    ``metrics.json`` and the report. Returns the metrics."""
+def _finish(run: Run, started: float, final: bool, extra: dict[str, Any]) -> dict[str, Any]:
+    """Final metrics of the kept weights on every split (a selection run: on its held-out
+    split only); rank 0 writes ``metrics.json`` and, when ``final``, the artifact and the
+    report. ``extra`` joins the metrics. Returns the metrics."""
     cfg, data, world, out = run.cfg, run.data, run.world, run.out
     metrics: dict[str, Any] = {}
     for name, split in data.splits.items():
+        if not final and name != "valid":
+            continue
         metrics[name] = run_split(
             run.model,
             split,
@@ -439,7 +511,16 @@ def _finish(run: Run, started: float) -> dict[str, Any]:
         padless_version=__version__,
         config=cfg.to_dict(),
     )
+    metrics.update(extra)
+    if "baseline" in extra:
+        metrics["versus_baseline"] = compare(metrics, extra["baseline"])
+        name = extra["baseline"]["name"]
+        logger.info("model vs baseline:\n%s", format_comparison(metrics["versus_baseline"], name))
     if not world.main:  # rank 0 writes the artifact, metrics and report
+        return metrics
+    if not final:
+        with writing(out / "metrics.json", "write the selection's metrics"):
+            write_text(out / "metrics.json", json.dumps(metrics, indent=2))
         return metrics
     run.model.cpu()
     latest = run.checkpoints.latest()

@@ -64,7 +64,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".padless-train.lock"
-OUTPUTS = ("model", "checkpoints", "metrics.json", "metrics.jsonl", "report", "tensorboard")
+OUTPUTS = (
+    "model",
+    "checkpoints",
+    "metrics.json",
+    "metrics.jsonl",
+    "report",
+    "tensorboard",
+    "selection",  # the held-out run that chose the epoch count (padless.train.selection)
+)
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 _DENIED = {errno.EROFS, errno.EACCES, errno.EPERM}
 _STORAGE = _FULL | _DENIED | {errno.EIO}
@@ -100,11 +108,13 @@ def claim(
 
 def run_files(directory: Path) -> list[str]:
     """What in ``directory`` is the output of an earlier run worth keeping: ``model/``,
-    ``metrics.json``, ``checkpoints/`` with a checkpoint file in it (empty when none)."""
+    ``metrics.json``, ``checkpoints/`` or ``selection/`` with a checkpoint file in it (empty
+    when none)."""
     found = [n for n in ("model", "metrics.json") if (directory / n).exists()]
-    ckpt = directory / "checkpoints"
-    if ckpt.is_dir() and any(p.suffix == ".pt" and p.is_file() for p in ckpt.rglob("*")):
-        found.append("checkpoints")
+    for name in ("checkpoints", "selection"):
+        kept = directory / name
+        if kept.is_dir() and any(p.suffix == ".pt" and p.is_file() for p in kept.rglob("*")):
+            found.append(name)
     return found
 
 

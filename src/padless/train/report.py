@@ -32,11 +32,21 @@ _SPLIT_ORDER = {"train": 0, "valid": 1, "test": 2}
 
 def write_report(directory: str | Path, metrics: dict[str, Any], classes: Sequence[str]) -> None:
     """The report of a finished run into ``directory``: learning curves of
-    ``metrics["history"]`` and the confusion matrix of the test split (else valid, else train)
-    when it has one; ``classes`` are the label names in logit order."""
+    ``metrics["history"]`` (and of the hold-out selection's, in ``selection/``), the confusion
+    matrix of the test split (else valid, else train) when it has one, and ``baseline.txt``,
+    the model beside the baseline, when the run fitted one; ``classes`` are the label names in
+    logit order."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     plot_history(metrics["history"], out)
+    if metrics.get("selection"):  # the held-out run that chose the epoch count
+        plot_history(metrics["selection"]["history"], out / "selection")
+    if metrics.get("baseline"):
+        from padless.evaluation.baseline import compare, format_comparison
+
+        base = metrics["baseline"]
+        table = format_comparison(compare(metrics, base), base["name"])
+        (out / "baseline.txt").write_text(table + "\n", encoding="utf-8")
     final: dict[str, Any] = next(
         (metrics[s] for s in ("test", "valid", "train") if s in metrics), {}
     )

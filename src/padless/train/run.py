@@ -45,7 +45,7 @@ from padless.train.schedule import (
     make_scheduler,
     optimizer_steps,
 )
-from padless.train.threads import choose_threads
+from padless.train.threads import ThreadTuner, choose_threads
 
 
 def seed_everything(seed: int) -> None:
@@ -89,6 +89,8 @@ class Run:
     ddp: DistributedDataParallel | None = None
     syncs: SyncCounter = field(default_factory=SyncCounter)
     started: float | None = None  # perf_counter at the run's start, until the first batch
+    tuner: ThreadTuner | None = None  # the thread count by measured speed (padless's own)
+    replay: tuple[float, ...] | None = None  # per-epoch learning rates (a refit), no scheduler
 
     @property
     def task(self) -> str:
@@ -105,12 +107,23 @@ class Run:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
 
-def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int | None = 0) -> Run:
+def build_run(
+    cfg: Config,
+    out: Path,
+    quiet: bool,
+    world: World,
+    plan_epoch: int | None = 0,
+    data: Prepared | None = None,
+    replay: tuple[float, ...] | None = None,
+) -> Run:
     """The setup phase: everything a run needs before its first epoch, built from ``cfg``.
 
     ``plan_epoch``: the epoch whose batch plan the sampler computes on a background thread
     while the model and AdamW are built (``plan_ahead``: the same plan, ~1.4 s at 9M rows
-    overlapped); None when the first epoch is not known yet (a resumed run)."""
+    overlapped); None when the first epoch is not known yet (a resumed run). ``data``: the
+    prepared data when the caller has them already. ``replay``: the learning rate of each
+    epoch, set at its start instead of a scheduler (a refit, :mod:`padless.train.selection`).
+    """
     t = cfg.train
     out.mkdir(parents=True, exist_ok=True)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world.distributed else 1
@@ -119,6 +132,9 @@ def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int
         torch.set_num_threads(threads)
     seed_everything(t.seed)  # the same initial weights on every rank
     device = device_for(world, resolve_device(t.device))
+    tuner = None  # padless's own count on CPU may follow the load; a given one stays
+    if threads and threads > 1 and not t.num_threads and not t.deterministic:
+        tuner = ThreadTuner(threads) if device.type == "cpu" else None
     if world.distributed and cfg.pretrain.epochs:
         raise config_error(
             "config key 'pretrain.epochs' under torchrun",
@@ -127,7 +143,7 @@ def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int
             "pre-train without torchrun, or set pretrain.epochs = 0",
         )
     amp_dtype = resolve_amp(t.amp, device)
-    data = prepare(cfg)
+    data = data if data is not None else prepare(cfg)
     pad_to = t.pad_to_multiple_of or (64 if t.compile else None)
     sampler = make_sampler(data.splits["train"], t, pad_to, world)  # draws from its own RNG
     if plan_epoch is not None:
@@ -142,7 +158,10 @@ def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int
         model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=fused
     )
     monitor, mode = monitor_for(t, data.labels.task)
-    scheduler, per_step = make_scheduler(optimizer, t, mode, max(1, optimizer_steps(sampler, t)))
+    scheduler, per_step = None, False
+    if replay is None:
+        steps = max(1, optimizer_steps(sampler, t))
+        scheduler, per_step = make_scheduler(optimizer, t, mode, steps)
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     ddp, syncs = _distribute(model, t, world, device)
     forward: Callable[..., Tensor] = ddp if ddp is not None else model
@@ -171,6 +190,8 @@ def build_run(cfg: Config, out: Path, quiet: bool, world: World, plan_epoch: int
         checkpoints=CheckpointManager(out / "checkpoints", keep=t.keep_checkpoints),
         ddp=ddp,
         syncs=syncs,
+        replay=replay,
+        tuner=tuner,
     )
 
 

@@ -76,6 +76,18 @@ def optimizer_steps(sampler: Sampler, t: TrainConfig) -> int:
     return total
 
 
+#: The default floor of a decaying schedule, as a fraction of ``train.lr``: ReduceLROnPlateau
+#: with factor 0.5 and patience 1 otherwise halves the rate on every flat epoch, and a long
+#: budget ended at ~1e-6 (issue 18), where the weights stop moving while epochs remain.
+MIN_LR_FRACTION = 0.01
+
+
+def lr_floor(t: TrainConfig) -> float:
+    """The lowest learning rate plateau and cosine may reach: ``train.min_lr``, or ``lr`` x
+    :data:`MIN_LR_FRACTION` when it is None."""
+    return t.min_lr if t.min_lr is not None else t.lr * MIN_LR_FRACTION
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer, t: TrainConfig, mode: Mode, total_steps: int
 ) -> tuple[Scheduler | None, bool]:
@@ -84,13 +96,13 @@ def make_scheduler(
     (``mode``: whether it is minimised or maximised); ``"none"`` is ``(None, False)``."""
     if t.scheduler == "plateau":
         plateau = ReduceLROnPlateau(
-            optimizer, mode=mode, factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr
+            optimizer, mode=mode, factor=t.lr_factor, patience=t.lr_patience, min_lr=lr_floor(t)
         )
         return plateau, False
     if t.scheduler == "onecycle":
         return OneCycleLR(optimizer, max_lr=t.lr, total_steps=total_steps), True
     if t.scheduler == "cosine":
-        floor, warm = t.min_lr / t.lr, t.warmup_steps
+        floor, warm = lr_floor(t) / t.lr, t.warmup_steps
 
         def factor(step: int) -> float:
             if step < warm:

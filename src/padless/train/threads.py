@@ -12,16 +12,27 @@ shared among the processes of this node under torchrun. ``train.num_threads`` or
 
 The fused kernels parallelise through ``at::parallel_for``, torch's own pool, so this one
 count governs them too: there is no second pool to oversubscribe.
+
+A fixed count cannot promise more: with 2 threads on 2 cores and another process busy on one
+of them, every parallel region waits for the thread that shares its core, and a step ran 0.76x
+as fast as with one thread (``benchmarks/thread_contention.py``). So when the count is padless's
+own choice (not ``train.num_threads``, ``OMP_NUM_THREADS`` or ``train.deterministic``, whose
+results may depend on the count), :class:`ThreadTuner` measures while training: it alternates
+that count and one thread step by step for a short probe, keeps the faster for a while, then
+probes again, so a run follows the machine's load as it changes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+
+import torch
 
 from padless.cores import usable_cores
 
-__all__ = ["choose_threads"]
+__all__ = ["ThreadTuner", "choose_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +60,62 @@ def choose_threads(
         f", shared by {local_processes} local processes" if local_processes > 1 else "",
     )
     return threads
+
+
+class ThreadTuner:
+    """Chooses between ``threads`` and one thread by measured training speed, step by step.
+
+    A probe runs ``probe`` steps with each count, interleaved (so both see the same mix of
+    batch lengths and the same load), and compares real tokens per second; the faster count
+    is then kept for ``hold`` steps, and the next probe starts. Around every training step:
+    :meth:`start` (sets the count for it), then :meth:`stop` with the step's real tokens.
+    """
+
+    def __init__(self, threads: int, probe: int = 4, hold: int = 200) -> None:
+        self.candidates = (threads, 1)
+        self.probe, self.hold = probe, hold
+        self.chosen = threads
+        self._step = 0  # steps into the current probe-and-hold cycle
+        self._tokens = [0, 0]
+        self._seconds = [0.0, 0.0]
+        self._began = 0.0
+        self._current = threads
+
+    @property
+    def probing(self) -> bool:
+        return self._step < 2 * self.probe
+
+    def start(self) -> None:
+        """Set the thread count of the next step and start its clock."""
+        want = self.candidates[self._step % 2] if self.probing else self.chosen
+        if want != self._current:
+            torch.set_num_threads(want)
+            self._current = want
+        self._began = time.perf_counter()
+
+    def stop(self, tokens: int) -> None:
+        """Account the step just run (``tokens`` real tokens) and decide after a probe."""
+        seconds = time.perf_counter() - self._began
+        if self.probing:
+            k = self._step % 2
+            self._tokens[k] += tokens
+            self._seconds[k] += seconds
+        self._step += 1
+        if self._step == 2 * self.probe:
+            self._decide()
+        elif self._step >= 2 * self.probe + self.hold:
+            self._step, self._tokens, self._seconds = 0, [0, 0], [0.0, 0.0]
+
+    def _decide(self) -> None:
+        rates = [t / max(s, 1e-9) for t, s in zip(self._tokens, self._seconds, strict=True)]
+        best = self.candidates[0] if rates[0] >= rates[1] else self.candidates[1]
+        if best != self.chosen:
+            logger.info(
+                "threads: %d now (measured over %d steps each: %d threads ran at %.2fx the "
+                "speed of 1)",
+                best,
+                self.probe,
+                self.candidates[0],
+                rates[0] / max(rates[1], 1e-9),
+            )
+        self.chosen = best
