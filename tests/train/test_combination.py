@@ -109,3 +109,33 @@ def test_a_refit_mixes_with_the_weight_its_hold_out_chose(tmp_path):
     assert metrics["combination"] == {"path": "tfidf-logreg", "weight": weight, "combined": True}
     saved = json.loads((tmp_path / "out" / "model" / "config.json").read_text())["model"]
     assert saved["mix_weight"] == weight
+
+
+def test_numeric_series_mix_with_the_rocket_path_and_export(tmp_path):
+    cfg = load_config(
+        None,
+        [
+            "data.source=adding",
+            "data.train_size=300",
+            "data.valid_size=60",
+            "data.test_size=60",
+            "data.min_length=10",
+            "data.max_length=30",
+            "data.cache=false",
+            "model.embedding_dim=8",
+            "model.hidden_size=8",
+            "model.bidirectional=false",
+            "train.epochs=1",
+            "train.num_threads=1",
+        ],
+    )
+    metrics = train(cfg, tmp_path / "out", quiet=True)
+    combination = metrics["combination"]
+    assert combination["path"] == "rocket" and combination["monitor"] == "loss"
+    assert combination["valid"][str(combination["weight"])] == min(combination["valid"].values())
+    model_dir = tmp_path / "out" / "model"
+    saved = json.loads((model_dir / "config.json").read_text())["model"]
+    # one epoch of an 8-unit LSTM does not solve the adding problem; the rocket path does
+    assert combination["combined"] and saved["mix_path"]["kind"] == "rocket"
+    assert export_artifact(model_dir, fmt="onnx")["max_abs_diff"] < 1e-4
+    export_artifact(model_dir, fmt="torchscript")

@@ -196,10 +196,13 @@ def _is_number(v: Any) -> bool:
 
 
 def _mix_path(v: Any) -> bool:
-    """A combined model's linear path (padless.models.mixture): its kind, then ints only."""
+    """A combined model's linear path (padless.models.mixture): its kind, then sizes only
+    (integers ≥ 0, or lists of them)."""
     if not isinstance(v, dict) or v.get("kind") not in PATH_KINDS:
         return False
-    return all(_is_int(x) and x >= 0 for k, x in v.items() if k != "kind")
+    values = [x for k, x in v.items() if k != "kind"]
+    items = [y for x in values for y in (x if isinstance(x, list) else [x])]
+    return all(_is_int(x) and x >= 0 for x in items) and len(items) <= 4096
 
 
 def _positive(v: Any) -> bool:

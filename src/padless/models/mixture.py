@@ -6,6 +6,8 @@ A combined model (:mod:`padless.train.combination`) is a :class:`SequenceClassif
 
 * ``{"kind": "ngram", "buckets": M, "prime": P}``: TF-IDF of word unigrams and hashed bigrams
   of the token ids (:class:`NgramLinear`);
+* ``{"kind": "rocket", **RocketLinear.config()}``: MiniRocket-style features of numeric series,
+  computed on each sequence's real steps (:class:`RocketLinear`);
 
 its outputs (B, C) are mixed with the recurrent path's by :func:`mix_outputs`. Both are plain
 JSON values in the artifact's config, and the path's tensors arrive with the state dict, so the
@@ -21,6 +23,7 @@ from torch import Tensor, nn
 
 from padless.models.names import PATH_KINDS
 from padless.models.ngram import NgramLinear
+from padless.models.rocket import RocketLinear
 
 __all__ = ["build_path", "check_mix", "mix_outputs", "reads_ids"]
 
@@ -34,12 +37,16 @@ def check_mix(path: dict[str, Any], weight: float, vocab_size: int | None, task:
         raise ValueError("mix_path: a path for per-sequence tasks; tagging has none")
     if kind == "ngram" and vocab_size is None:
         raise ValueError("mix_path: the n-gram path reads token ids")
+    if kind == "rocket" and vocab_size is not None:
+        raise ValueError("mix_path: the rocket path reads numeric features")
     if not 0.0 < weight <= 1.0:
         raise ValueError(f"mix_weight: expected a value in (0, 1], got {weight}")
 
 
 def build_path(path: dict[str, Any], vocab_size: int | None, num_outputs: int) -> nn.Module:
     """The linear path ``path`` describes, zero-filled (its tensors come with the weights)."""
+    if path["kind"] == "rocket":
+        return RocketLinear.from_config({k: v for k, v in path.items() if k != "kind"})
     assert vocab_size is not None  # check_mix: the n-gram path reads token ids
     features = vocab_size + int(path["buckets"])
     return NgramLinear(

@@ -20,4 +20,4 @@ POOLINGS = ("last", "mean", "max", "attention")
 #: What the head predicts: one label, one of C, any of C, C numbers, or one label per step.
 TASKS = ("binary", "multiclass", "multilabel", "regression", "tagging")
 #: The fitted linear paths a combined model may mix in (padless.models.mixture).
-PATH_KINDS = ("ngram",)
+PATH_KINDS = ("ngram", "rocket")

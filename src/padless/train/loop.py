@@ -190,12 +190,14 @@ def _fit_beside(
 ) -> tuple[dict[str, Any] | None, Any]:
     """(the baseline's report for ``metrics.json``, the linear path a combined model would
     mix in), fitted before training so an unsupported task fails at once. The baseline is
-    fitted on rank 0 when ``--baseline`` asks for it, and on every rank when the run may
-    combine (every rank then evaluates the same model; on text the baseline's n-gram model
-    is the path, so its report comes free)."""
+    fitted on rank 0 when ``--baseline`` asks for it; the path on every rank when the run may
+    combine (every rank then evaluates the same model). On tokens the baseline's n-gram model
+    is the path, so its report comes free; numeric series fit the rocket path beside aeon's
+    MiniRocket baseline."""
     combining = can_combine(cfg, data)
+    same = data.pipeline.kind != "numeric"  # on tokens the baseline is the path itself
     fitted: Baseline | None = None
-    if (wanted and final and world.main) or combining:
+    if (wanted and final and world.main) or (combining and same):
         fitted = fit_baseline(data, seed=cfg.train.seed, patch_size=cfg.data.patch_size)
     path = fit_path(cfg, data, fitted) if combining else None
     report = fitted.report if fitted is not None and final and world.main else None
