@@ -4,8 +4,9 @@
 
 Issue 18 asks that with one busy neighbour process the default thread count is never slower
 than one thread. "default" is what ``padless train`` does: padless's own count
-(``choose_threads``), tuned while training by ``ThreadTuner`` (probes of 4 steps per count,
-then 200 held; its probe steps are inside the timed steps). Each cell runs in a fresh process
+(``choose_threads``), tuned while training by ``ThreadTuner`` (a probe of 16 steps per count,
+interleaved; one thread kept only when >= 1.15x as fast; then 400 steps held). The first probe
+is inside the timed steps, so over ``--steps`` 100 it weighs far more than in a real run. Each cell runs in a fresh process
 (``torch.set_num_threads`` before any work): ``--steps`` training steps (after 3 untimed) of
 padless's drop-in BiLSTM
 (``padless.nn.LSTM``, input 64, hidden 128, called with ``lengths=``, the fused kernel) ->

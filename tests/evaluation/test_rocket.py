@@ -1,3 +1,5 @@
+"""The rocket model: a MiniRocket-style path fitted on train, chosen on validation."""
+
 import json
 
 import numpy as np
@@ -14,25 +16,9 @@ from padless.evaluation.rocket import (  # noqa: E402
     fit_rocket_model,
 )
 from padless.models.rocket import RocketLinear  # noqa: E402
+from tests.evaluation.series import make_series  # noqa: E402
 
 FEATURES = 336  # 4 per kernel: keeps each fit quick
-FREQS = (1.0, 3.0, 6.0)
-
-
-def make_series(n, seed, lengths=None, num_classes=3, features=2):
-    """Ragged (T, F) series: class k is a noisy sine of frequency FREQS[k] cycles per 40
-    steps in every feature, each feature with its own phase."""
-    rng = np.random.default_rng(seed)
-    if lengths is None:
-        lengths = rng.integers(20, 80, size=n)
-    y = rng.integers(0, num_classes, size=n)
-    xs = []
-    for t, k in zip(lengths, y, strict=True):
-        steps = np.arange(t)[:, None]
-        phase = rng.uniform(0, 2 * np.pi, size=features)
-        x = np.sin(2 * np.pi * FREQS[k] * steps / 40 + phase)
-        xs.append((x + 0.1 * rng.standard_normal(x.shape)).astype(np.float32))
-    return xs, y
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def test_the_tuner_keeps_the_faster_count_and_follows_the_load(monkeypatch):
         torch.set_num_threads(2)
         clock = _Clock({2: 1.0, 1: 1.8})  # quiet: two threads are faster
         monkeypatch.setattr(threads.time, "perf_counter", clock)
-        tuner = threads.ThreadTuner(2, probe=3, hold=5)
+        tuner = threads.ThreadTuner(2, probe=3, hold=5, margin=1.15)
         seen = []
         for _ in range(6):  # the probe alternates 2 and 1
             clock.run_step(tuner)
@@ -68,7 +68,13 @@ def test_the_tuner_keeps_the_faster_count_and_follows_the_load(monkeypatch):
         for _ in range(5):  # the hold keeps 2
             clock.run_step(tuner)
             assert torch.get_num_threads() == 2
-        clock.cost = {2: 1.3, 1: 1.0}  # a busy neighbour: one thread is faster now
+        clock.cost = {2: 1.1, 1: 1.0}  # within the margin: the default stays
+        for _ in range(6):
+            clock.run_step(tuner)
+        assert tuner.chosen == 2
+        for _ in range(5):
+            clock.run_step(tuner)
+        clock.cost = {2: 1.3, 1: 1.0}  # a busy neighbour: one thread is clearly faster now
         for _ in range(6):
             clock.run_step(tuner)
         assert tuner.chosen == 1

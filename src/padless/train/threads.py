@@ -18,8 +18,8 @@ of them, every parallel region waits for the thread that shares its core, and a 
 as fast as with one thread (``benchmarks/thread_contention.py``). So when the count is padless's
 own choice (not ``train.num_threads``, ``OMP_NUM_THREADS`` or ``train.deterministic``, whose
 results may depend on the count), :class:`ThreadTuner` measures while training: it alternates
-that count and one thread step by step for a short probe, keeps the faster for a while, then
-probes again, so a run follows the machine's load as it changes.
+that count and one thread step by step for a short probe, keeps one thread only when it was
+clearly faster, then probes again after a while, so a run follows the machine's load.
 """
 
 from __future__ import annotations
@@ -66,14 +66,19 @@ class ThreadTuner:
     """Chooses between ``threads`` and one thread by measured training speed, step by step.
 
     A probe runs ``probe`` steps with each count, interleaved (so both see the same mix of
-    batch lengths and the same load), and compares real tokens per second; the faster count
-    is then kept for ``hold`` steps, and the next probe starts. Around every training step:
-    :meth:`start` (sets the count for it), then :meth:`stop` with the step's real tokens.
+    batch lengths and the same load), and compares real tokens per second; one thread is
+    chosen only when it was at least ``margin`` times as fast (steps differ in length, and a
+    step's fixed costs, such as the optimizer's, make short batches slower per token: a small
+    difference is noise, a busy neighbour is not), and kept for ``hold`` steps before the
+    next probe. Around every training step: :meth:`start` (sets the count for it), then
+    :meth:`stop` with the step's real tokens.
     """
 
-    def __init__(self, threads: int, probe: int = 4, hold: int = 200) -> None:
+    def __init__(
+        self, threads: int, probe: int = 16, hold: int = 400, margin: float = 1.15
+    ) -> None:
         self.candidates = (threads, 1)
-        self.probe, self.hold = probe, hold
+        self.probe, self.hold, self.margin = probe, hold, margin
         self.chosen = threads
         self._step = 0  # steps into the current probe-and-hold cycle
         self._tokens = [0, 0]
@@ -108,7 +113,7 @@ class ThreadTuner:
 
     def _decide(self) -> None:
         rates = [t / max(s, 1e-9) for t, s in zip(self._tokens, self._seconds, strict=True)]
-        best = self.candidates[0] if rates[0] >= rates[1] else self.candidates[1]
+        best = self.candidates[1] if rates[1] > self.margin * rates[0] else self.candidates[0]
         if best != self.chosen:
             logger.info(
                 "threads: %d now (measured over %d steps each: %d threads ran at %.2fx the "
