@@ -76,6 +76,13 @@ def test_models_that_cannot_stream_say_why():
     assert streamable(uni) is None
     assert "bigram" in streamable(uni, ids_per_step=2)
     assert "patch" in streamable(uni, patch_size=5)
+    from padless.models.classifier import build_model
+
+    combined = build_model(
+        {"num_outputs": 2, "vocab_size": 30, "task": "multiclass", "bidirectional": False,
+         "mix_path": {"kind": "ngram", "buckets": 64, "prime": 7}, "mix_weight": 0.5}
+    )  # fmt: skip
+    assert "combined" in streamable(combined)
     with pytest.raises(ValueError, match="bidirectional"):
         Stream(bi)
 

@@ -32,6 +32,7 @@ bidirectional = {bi}
 [train]
 epochs = 1
 batch_size = 32
+combine = "off"  # a combined model cannot stream (its n-gram path reads the whole text)
 """
 WORDS = "the film was a great moving story but the plot felt dull and far too long".split()
 

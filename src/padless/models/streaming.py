@@ -45,6 +45,8 @@ def streamable(model: SequenceClassifier, ids_per_step: int = 1, patch_size: int
         return "bigram ids join each token with the next one"
     if patch_size != 1:
         return "data.patch_size folds later steps into the current one"
+    if model.mix is not None:
+        return "a combined model's linear path reads the whole sequence (train.combine)"
     return None
 
 
